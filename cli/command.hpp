@@ -1,0 +1,17 @@
+#pragma once
+
+#include "cli/context.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace contractor::cli {
+
+// The command CLI11 selected, to run once parsing succeeded.
+using CommandAction = std::function<int(Context&)>;
+
+// Each verb registers its options on `parent` and, when chosen, stores its action in `action`.
+void add_dump_command(CLI::App& parent, CommandAction& action);
+
+} // namespace contractor::cli

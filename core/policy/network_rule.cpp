@@ -1,0 +1,128 @@
+#include "policy/network_rule.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cctype>
+
+namespace contractor::policy {
+
+const std::vector<NetworkRule>& NetworkRules::phase(Phase which) const {
+    return which == Phase::provision ? provision : build;
+}
+
+const std::vector<EffectiveRule>& EffectivePolicy::phase(Phase which) const {
+    return which == Phase::provision ? provision : build;
+}
+
+namespace {
+
+std::vector<EffectiveRule> merge_phase(const std::vector<NetworkRule>& base,
+                                       const std::vector<NetworkRule>& requested) {
+    std::vector<EffectiveRule> out;
+    const auto present = [&](const NetworkRule& rule) {
+        return std::any_of(out.begin(), out.end(),
+                           [&](const EffectiveRule& existing) { return existing.rule == rule; });
+    };
+    for (const auto& rule : base) {
+        if (!present(rule)) {
+            out.push_back({rule, Origin::config});
+        }
+    }
+    for (const auto& rule : requested) {
+        if (!present(rule)) {
+            out.push_back({rule, Origin::spec});
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+EffectivePolicy merge_policy(const NetworkRules& base, const NetworkRules& requested) {
+    return {merge_phase(base.provision, requested.provision),
+            merge_phase(base.build, requested.build)};
+}
+
+std::string_view to_string(Protocol protocol) {
+    switch (protocol) {
+    case Protocol::http:
+        return "http";
+    case Protocol::https:
+        return "https";
+    case Protocol::tcp:
+        return "tcp";
+    }
+    return "?";
+}
+
+std::string_view to_string(Phase phase) { return phase == Phase::provision ? "provision" : "build"; }
+
+std::string_view to_string(Origin origin) { return origin == Origin::config ? "config" : "spec"; }
+
+std::optional<Protocol> protocol_from_string(std::string_view text) {
+    for (auto protocol : {Protocol::http, Protocol::https, Protocol::tcp}) {
+        if (to_string(protocol) == text) {
+            return protocol;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::uint16_t> default_port(Protocol protocol) {
+    switch (protocol) {
+    case Protocol::http:
+        return 80;
+    case Protocol::https:
+        return 443;
+    case Protocol::tcp:
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> host_problem(std::string_view host) {
+    if (host.empty()) {
+        return "the host is empty";
+    }
+    const std::string text(host);
+    unsigned char address[16];
+    if (inet_pton(AF_INET, text.c_str(), address) == 1 ||
+        inet_pton(AF_INET6, text.c_str(), address) == 1) {
+        return std::nullopt;
+    }
+    std::string_view name = host;
+    if (name.starts_with("*.")) {
+        name.remove_prefix(2);
+    }
+    if (name.size() > 253) {
+        return "the host name is longer than 253 characters";
+    }
+    std::size_t start = 0;
+    bool all_numeric = true;
+    while (start <= name.size()) {
+        const std::size_t dot = std::min(name.find('.', start), name.size());
+        const std::string_view label = name.substr(start, dot - start);
+        if (label.empty() || label.size() > 63) {
+            return "'" + text + "' is not a valid host name (empty or over-long label)";
+        }
+        for (char c : label) {
+            const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+            if (!ok) {
+                return "'" + text +
+                       "' is not a valid host name (use lower-case letters, digits, '-' and '.'; "
+                       "a wildcard only as a leading '*.')";
+            }
+            all_numeric = all_numeric && (c >= '0' && c <= '9');
+        }
+        if (label.front() == '-' || label.back() == '-') {
+            return "'" + text + "' is not a valid host name (a label starts or ends with '-')";
+        }
+        start = dot + 1;
+    }
+    if (all_numeric) {
+        return "'" + text + "' is neither a valid IP address nor a host name";
+    }
+    return std::nullopt;
+}
+
+} // namespace contractor::policy

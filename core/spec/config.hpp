@@ -1,0 +1,35 @@
+#pragma once
+
+#include "policy/network_rule.hpp"
+#include "spec/limits.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace contractor::spec {
+
+// The user's settings for every build: default limits and the base network policy, from
+// $XDG_CONFIG_HOME/contractor/config.yaml (or the file given with --config).
+struct UserConfig {
+    std::optional<std::filesystem::path> file; // absent when no config file exists
+    Limits limits;
+    policy::NetworkRules network;
+};
+
+// The parts of the process environment that locate the config file. Passed in, not read from
+// globals, so tests can point them anywhere.
+struct ConfigLocation {
+    std::optional<std::string> xdg_config_home;
+    std::optional<std::string> home;
+    std::optional<std::string> explicit_file; // --config: must exist
+};
+
+// Where the config file is looked for when --config is not given, or nullopt without HOME.
+std::optional<std::filesystem::path> default_config_path(const ConfigLocation& location);
+
+// The user config: the explicit file (which must exist), else the default file if it exists,
+// else built-in defaults only. Throws yaml::SourceError for problems in the file.
+UserConfig load_user_config(const ConfigLocation& location);
+
+} // namespace contractor::spec

@@ -1,0 +1,45 @@
+#include "spec/config.hpp"
+#include "spec/field_reader.hpp"
+
+#include <system_error>
+
+namespace contractor::spec {
+
+std::optional<std::filesystem::path> default_config_path(const ConfigLocation& location) {
+    // The XDG base directory spec says a relative XDG_CONFIG_HOME is invalid and to be ignored.
+    if (location.xdg_config_home && !location.xdg_config_home->empty() &&
+        location.xdg_config_home->front() == '/') {
+        return std::filesystem::path(*location.xdg_config_home) / "contractor" / "config.yaml";
+    }
+    if (location.home && !location.home->empty()) {
+        return std::filesystem::path(*location.home) / ".config" / "contractor" / "config.yaml";
+    }
+    return std::nullopt;
+}
+
+UserConfig load_user_config(const ConfigLocation& location) {
+    std::optional<std::filesystem::path> path;
+    if (location.explicit_file) {
+        path = *location.explicit_file;
+    } else if (auto candidate = default_config_path(location)) {
+        std::error_code error;
+        if (std::filesystem::exists(*candidate, error)) {
+            path = *candidate;
+        }
+    }
+    UserConfig config;
+    if (!path) {
+        return config;
+    }
+    const yaml::Document document = yaml::load_document(path->string());
+    const FieldReader reader(document);
+    if (!document.value.is_null()) {
+        reader.check_mapping("", {"limits", "network"}, "the config");
+        config.limits = reader.limits("/limits");
+        config.network = reader.network("/network");
+    }
+    config.file = std::filesystem::absolute(*path);
+    return config;
+}
+
+} // namespace contractor::spec
