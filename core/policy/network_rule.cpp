@@ -16,29 +16,43 @@ const std::vector<EffectiveRule>& EffectivePolicy::phase(Phase which) const {
 
 namespace {
 
-std::vector<EffectiveRule> merge_phase(const std::vector<NetworkRule>& base,
+bool contains(const std::vector<EffectiveRule>& rules, const NetworkRule& rule) {
+    return std::any_of(rules.begin(), rules.end(),
+                       [&](const EffectiveRule& existing) { return existing.rule == rule; });
+}
+
+std::vector<EffectiveRule> merge_phase(std::vector<EffectiveRule> base,
                                        const std::vector<NetworkRule>& requested) {
-    std::vector<EffectiveRule> out;
-    const auto present = [&](const NetworkRule& rule) {
-        return std::any_of(out.begin(), out.end(),
-                           [&](const EffectiveRule& existing) { return existing.rule == rule; });
-    };
-    for (const auto& rule : base) {
-        if (!present(rule)) {
-            out.push_back({rule, Origin::config});
+    for (const auto& rule : requested) {
+        if (!contains(base, rule)) {
+            base.push_back({rule, Origin::spec});
         }
     }
-    for (const auto& rule : requested) {
-        if (!present(rule)) {
-            out.push_back({rule, Origin::spec});
+    return base;
+}
+
+} // namespace
+
+std::vector<EffectiveRule> tag_rules(const std::vector<NetworkRule>& rules, Origin origin) {
+    std::vector<EffectiveRule> out;
+    for (const auto& rule : rules) {
+        if (!contains(out, rule)) {
+            out.push_back({rule, origin});
         }
     }
     return out;
 }
 
-} // namespace
+EffectivePolicy builtin_base_policy() {
+    const std::vector<NetworkRule> debian_mirrors = {
+        {"deb.debian.org", 80, Protocol::http},
+        {"deb.debian.org", 443, Protocol::https},
+        {"security.debian.org", 80, Protocol::http},
+    };
+    return {tag_rules(debian_mirrors, Origin::builtin), {}};
+}
 
-EffectivePolicy merge_policy(const NetworkRules& base, const NetworkRules& requested) {
+EffectivePolicy merge_policy(const EffectivePolicy& base, const NetworkRules& requested) {
     return {merge_phase(base.provision, requested.provision),
             merge_phase(base.build, requested.build)};
 }
@@ -57,7 +71,17 @@ std::string_view to_string(Protocol protocol) {
 
 std::string_view to_string(Phase phase) { return phase == Phase::provision ? "provision" : "build"; }
 
-std::string_view to_string(Origin origin) { return origin == Origin::config ? "config" : "spec"; }
+std::string_view to_string(Origin origin) {
+    switch (origin) {
+    case Origin::builtin:
+        return "default";
+    case Origin::config:
+        return "config";
+    case Origin::spec:
+        return "spec";
+    }
+    return "?";
+}
 
 std::optional<Protocol> protocol_from_string(std::string_view text) {
     for (auto protocol : {Protocol::http, Protocol::https, Protocol::tcp}) {

@@ -19,8 +19,8 @@ enum class Protocol { http, https, tcp };
 // build usually needs nothing.
 enum class Phase { provision, build };
 
-// Where a rule came from.
-enum class Origin { config, spec };
+// Where a rule came from: contractor's built-in base policy, the user's config, or the spec.
+enum class Origin { builtin, config, spec };
 
 // The name of the host that means "the loopback of the machine running contractor", for a
 // local package cache.
@@ -57,9 +57,16 @@ struct EffectivePolicy {
     const std::vector<EffectiveRule>& phase(Phase phase) const;
 };
 
+// The base policy when the user config does not set one: provisioning may reach Debian's
+// mirrors (apt over http and https); the build may reach nothing.
+EffectivePolicy builtin_base_policy();
+
+// `rules` tagged with `origin`, without duplicates.
+std::vector<EffectiveRule> tag_rules(const std::vector<NetworkRule>& rules, Origin origin);
+
 // The effective policy: the base rules first, then every spec rule that the base does not
 // already allow. Computed once, before the build starts; never changed while it runs.
-EffectivePolicy merge_policy(const NetworkRules& base, const NetworkRules& requested);
+EffectivePolicy merge_policy(const EffectivePolicy& base, const NetworkRules& requested);
 
 std::string_view to_string(Protocol protocol);
 std::string_view to_string(Phase phase);

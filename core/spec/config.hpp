@@ -14,7 +14,9 @@ namespace contractor::spec {
 struct UserConfig {
     std::optional<std::filesystem::path> file; // absent when no config file exists
     Limits limits;
-    policy::NetworkRules network;
+    // The base network policy. A phase the config file does not mention keeps the built-in
+    // base (Debian's mirrors for provisioning, nothing for the build).
+    policy::EffectivePolicy network = policy::builtin_base_policy();
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from

@@ -36,7 +36,13 @@ UserConfig load_user_config(const ConfigLocation& location) {
     if (!document.value.is_null()) {
         reader.check_mapping("", {"limits", "network"}, "the config");
         config.limits = reader.limits("/limits");
-        config.network = reader.network("/network");
+        const policy::NetworkRules rules = reader.network("/network");
+        if (reader.find("/network/provision") != nullptr) {
+            config.network.provision = policy::tag_rules(rules.provision, policy::Origin::config);
+        }
+        if (reader.find("/network/build") != nullptr) {
+            config.network.build = policy::tag_rules(rules.build, policy::Origin::config);
+        }
     }
     config.file = std::filesystem::absolute(*path);
     return config;

@@ -63,8 +63,8 @@ EffectiveSpec resolve(const BuildSpec& spec, const UserConfig& config) {
     out.directory = spec.directory;
     out.config_file = config.file;
     out.worker_image = classify_image(spec.directory, spec.worker_image);
-    out.source = std::filesystem::weakly_canonical(spec.directory / spec.source);
-    out.workspace = std::filesystem::weakly_canonical(spec.directory / spec.workspace);
+    out.source = absolute_path(spec.directory, spec.source);
+    out.workspace = absolute_path(spec.directory, spec.workspace);
     const auto inside = out.workspace.lexically_relative(out.source);
     if (!inside.empty() && *inside.begin() != "..") {
         out.workspace_in_source = inside;

@@ -129,6 +129,11 @@ std::string FieldReader::string(const std::string& pointer) const {
                       value ? quoting_hint(*value) : std::string());
     }
     const auto& text = value->get_ref<const std::string&>();
+    // Every string of the schema ends up as a path, a command line, an environment value or a
+    // host name, none of which can hold a NUL byte.
+    if (text.find('\0') != std::string::npos) {
+        fail_at_value(pointer, "'" + key_name(pointer) + "' must not contain a NUL character");
+    }
     if (std::all_of(text.begin(), text.end(),
                     [](unsigned char c) { return std::isspace(c) != 0; })) {
         fail_at_value(pointer, "'" + key_name(pointer) + "' must not be empty");

@@ -32,6 +32,11 @@ struct BuildSpec {
     yaml::Document document; // the whole file as yaml.safe_load reads it: what `dump` prints
 };
 
+// `value` (absolute, or relative to `directory`) as an absolute path with symbolic links of
+// its existing part resolved; lexically normalised where resolving fails.
+std::filesystem::path absolute_path(const std::filesystem::path& directory,
+                                    const std::string& value);
+
 // Reads and checks the spec at `path`. Throws yaml::SourceError (FILE:LINE:COLUMN) for every
 // problem in it, UsageError when it cannot be read.
 BuildSpec load_spec(const std::string& path);

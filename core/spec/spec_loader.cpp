@@ -120,8 +120,8 @@ void check_env(const FieldReader& reader, std::vector<std::pair<std::string, std
 // The source and the workspace, made absolute, must not be the same directory and the
 // workspace must not contain the source: exporting it would copy the source into itself.
 void check_paths(const FieldReader& reader, const BuildSpec& spec) {
-    const auto source = std::filesystem::weakly_canonical(spec.directory / spec.source);
-    const auto workspace = std::filesystem::weakly_canonical(spec.directory / spec.workspace);
+    const auto source = absolute_path(spec.directory, spec.source);
+    const auto workspace = absolute_path(spec.directory, spec.workspace);
     if (source == workspace) {
         reader.fail_at_value("/workspace", "the workspace must not be the source directory",
                              "name a separate directory, e.g. 'workspace: ws'");
@@ -136,6 +136,17 @@ void check_paths(const FieldReader& reader, const BuildSpec& spec) {
 }
 
 } // namespace
+
+std::filesystem::path absolute_path(const std::filesystem::path& directory,
+                                    const std::string& value) {
+    const std::filesystem::path joined = directory / value;
+    std::error_code error;
+    auto resolved = std::filesystem::weakly_canonical(joined, error);
+    if (error) {
+        return joined.lexically_normal();
+    }
+    return resolved;
+}
 
 BuildSpec parse_spec(yaml::Document document, const std::filesystem::path& directory) {
     BuildSpec spec;

@@ -3,6 +3,7 @@
 #include "util/text.hpp"
 #include "yaml/scalar.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -103,6 +104,53 @@ std::string repair_escapes(const std::string& text) {
         i += length;
     }
     return out;
+}
+
+// Counts documents without building them. yaml-cpp 0.7 does not consume a ',' that starts a
+// document outside a flow collection: every further HandleNextDocument() call reports another
+// empty document at the same place, so YAML::LoadAll() loops forever (found by the fuzzer).
+// A document that starts where the previous one started is that case.
+class DocumentCounter : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts;
+
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
+// Parses the first document of `text` and checks that it is the only one.
+YAML::Node parse_single_document(const std::string& text, const std::string& file) {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    // Three documents are enough to tell a second document from a stuck parser.
+    while (counter.starts.size() < 3 && parser.HandleNextDocument(counter)) {
+    }
+    const auto& starts = counter.starts;
+    for (std::size_t i = 1; i < starts.size(); ++i) {
+        if (starts[i].pos == starts[i - 1].pos) {
+            throw SourceError(file, to_mark(starts[i]), "unexpected ',' outside a [ ] or { } list",
+                              "remove it or quote the value it starts");
+        }
+    }
+    if (starts.size() >= 2) {
+        throw SourceError(file, to_mark(starts[1]), "expected a single document, found another one",
+                          "a spec is one YAML document; remove the second '---'");
+    }
+    if (counter.starts.empty()) {
+        return YAML::Node();
+    }
+    return YAML::Load(text);
 }
 
 constexpr std::string_view core_prefix = "tag:yaml.org,2002:";
@@ -378,26 +426,21 @@ Document parse_document(std::string_view text, const std::string& file, LoadLimi
                                         std::to_string(limits.max_bytes) + " bytes");
     }
     check_characters(text, file);
-    std::vector<YAML::Node> documents;
+    Document document;
+    document.file = file;
+    YAML::Node root;
     try {
-        documents = YAML::LoadAll(std::string(text));
+        root = parse_single_document(std::string(text), file);
     } catch (const YAML::Exception& error) {
         throw SourceError(file, to_mark(error.mark), error.msg);
     }
-    Document document;
-    document.file = file;
-    if (documents.size() > 1) {
-        throw SourceError(file, to_mark(documents[1].Mark()),
-                          "expected a single document, found another one",
-                          "a spec is one YAML document; remove the second '---'");
-    }
-    if (documents.empty()) {
+    if (!root.IsDefined() || (root.IsNull() && root.Mark().is_null())) {
         document.value_marks.emplace("", Mark{});
         return document;
     }
     Converter converter(document, limits);
-    const std::string root;
-    document.value = converter.convert(documents.front(), &root, 0);
+    const std::string root_pointer;
+    document.value = converter.convert(root, &root_pointer, 0);
     return document;
 }
 
