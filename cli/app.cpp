@@ -110,9 +110,8 @@ int run(int argc, char** argv, Context& context) {
 }
 
 int main(int argc, char** argv) {
-    Context context{{environment("XDG_CONFIG_HOME"), environment("HOME"), std::nullopt},
-                    std::cout,
-                    std::cerr};
+    Context context{
+        {environment("XDG_CONFIG_HOME"), environment("HOME"), std::nullopt}, std::cout, std::cerr};
     return run(argc, argv, context);
 }
 

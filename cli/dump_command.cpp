@@ -40,7 +40,9 @@ void add_dump_command(CLI::App& parent, CommandAction& action) {
                    "print what a build would use: defaults filled in, paths absolute, limits in "
                    "base units, the network policy with each rule's origin");
     dump->callback([options, &action] {
-        action = [options](Context& context) { return run_dump(*options, context); };
+        action = [options](Context& context) {
+            return run_dump(*options, context);
+        };
     });
 }
 

@@ -69,7 +69,9 @@ std::string_view to_string(Protocol protocol) {
     return "?";
 }
 
-std::string_view to_string(Phase phase) { return phase == Phase::provision ? "provision" : "build"; }
+std::string_view to_string(Phase phase) {
+    return phase == Phase::provision ? "provision" : "build";
+}
 
 std::string_view to_string(Origin origin) {
     switch (origin) {

@@ -104,8 +104,7 @@ ordered_json to_json(const EffectiveSpec& effective) {
     return {
         {"config", effective.config_file ? ordered_json(effective.config_file->string())
                                          : ordered_json(nullptr)},
-        {"worker-image",
-         {{cached ? "cached" : "file", effective.worker_image.value}}},
+        {"worker-image", {{cached ? "cached" : "file", effective.worker_image.value}}},
         {"source", effective.source.string()},
         {"workspace", effective.workspace.string()},
         {"workspace-in-source", effective.workspace_in_source

@@ -27,8 +27,7 @@ void FieldReader::fail_at_value(const std::string& pointer, const std::string& m
 
 void FieldReader::fail_at_key(const std::string& pointer, const std::string& message,
                               std::string hint) const {
-    throw yaml::SourceError(document_.file, document_.key_mark(pointer), message,
-                            std::move(hint));
+    throw yaml::SourceError(document_.file, document_.key_mark(pointer), message, std::move(hint));
 }
 
 std::string FieldReader::describe_type(const ordered_json& value) {
@@ -115,8 +114,8 @@ std::vector<yaml::DuplicateKey> FieldReader::duplicate_keys(const std::string& p
 void FieldReader::require_key(const std::string& pointer, std::string_view key,
                               std::string_view what) const {
     if (find(yaml::child_pointer(pointer, key)) == nullptr) {
-        fail_at_value(pointer, "missing required key '" + std::string(key) + "' in " +
-                                   std::string(what));
+        fail_at_value(pointer,
+                      "missing required key '" + std::string(key) + "' in " + std::string(what));
     }
 }
 
@@ -147,20 +146,20 @@ std::vector<std::string> FieldReader::string_list(const std::string& pointer) co
         return {};
     }
     if (!value->is_array()) {
-        fail_at_value(pointer, "'" + key_name(pointer) + "' must be a list, not " +
-                                   describe_type(*value),
-                      value->is_string() ? "write '- " + value->get<std::string>() +
-                                               "' on the next line, or [" +
-                                               value->get<std::string>() + "]"
-                                         : std::string());
+        fail_at_value(
+            pointer, "'" + key_name(pointer) + "' must be a list, not " + describe_type(*value),
+            value->is_string() ? "write '- " + value->get<std::string>() +
+                                     "' on the next line, or [" + value->get<std::string>() + "]"
+                               : std::string());
     }
     std::vector<std::string> out;
     for (std::size_t i = 0; i < value->size(); ++i) {
         const std::string item = yaml::child_pointer(pointer, std::to_string(i));
         const ordered_json& entry = (*value)[i];
         if (!entry.is_string()) {
-            fail_at_value(item, "entries of '" + key_name(pointer) + "' must be strings, not " +
-                                    describe_type(entry),
+            fail_at_value(item,
+                          "entries of '" + key_name(pointer) + "' must be strings, not " +
+                              describe_type(entry),
                           quoting_hint(entry));
         }
         out.push_back(string(item));
@@ -184,14 +183,14 @@ std::uint64_t FieldReader::limit_value(const std::string& pointer, const LimitFi
         }
         if (field.kind == LimitKind::count || field.kind == LimitKind::duration) {
             if (!whole) {
-                fail_at_value(pointer, "limit '" + name + "' must be a whole number, not " +
-                                           value.dump());
+                fail_at_value(pointer,
+                              "limit '" + name + "' must be a whole number, not " + value.dump());
             }
             result = value.get<std::uint64_t>();
         } else {
-            fail_at_value(pointer,
-                          "limit '" + name + "' needs a unit: write e.g. '" + value.dump() +
-                              (field.kind == LimitKind::size ? "MiB'" : "Mbit/s'"));
+            fail_at_value(pointer, "limit '" + name + "' needs a unit: write e.g. '" +
+                                       value.dump() +
+                                       (field.kind == LimitKind::size ? "MiB'" : "Mbit/s'"));
         }
     } else {
         const auto& text = value.get_ref<const std::string&>();

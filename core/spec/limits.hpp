@@ -52,8 +52,7 @@ inline constexpr std::array<LimitField, 9> limit_fields = {{
     {"network-transfer", &Limits::network_transfer, LimitKind::size, 1, 2 * GiB,
      "network bytes in total"},
     {"log-size", &Limits::log_size, LimitKind::size, 1, 64 * MiB, "build log size"},
-    {"export-size", &Limits::export_size, LimitKind::size, 1, 4 * GiB,
-     "exported workspace size"},
+    {"export-size", &Limits::export_size, LimitKind::size, 1, 4 * GiB, "exported workspace size"},
 }};
 
 // The unit a limit of this kind is stored in, for JSON output.

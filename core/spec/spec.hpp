@@ -18,13 +18,13 @@ namespace contractor::spec {
 struct BuildSpec {
     std::filesystem::path directory; // the directory the spec's relative paths start from
 
-    std::string worker_image;        // a disk image path or the name of a cached image
-    std::string source;              // the source tree, copied to /workspace/src
-    std::string workspace;           // saved workspace: copied in before, exported after
-    std::string build;               // shell script run in /workspace/src as `worker`
-    std::vector<std::string> install;             // Debian packages installed with apt
-    nlohmann::ordered_json ansible;               // a playbook (list of plays), verbatim
-    std::vector<std::string> exclude;             // globs not copied into the worker
+    std::string worker_image;         // a disk image path or the name of a cached image
+    std::string source;               // the source tree, copied to /workspace/src
+    std::string workspace;            // saved workspace: copied in before, exported after
+    std::string build;                // shell script run in /workspace/src as `worker`
+    std::vector<std::string> install; // Debian packages installed with apt
+    nlohmann::ordered_json ansible;   // a playbook (list of plays), verbatim
+    std::vector<std::string> exclude; // globs not copied into the worker
     std::vector<std::pair<std::string, std::string>> env; // build environment, in order
     Limits limits;
     policy::NetworkRules network;

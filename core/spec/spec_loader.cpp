@@ -21,8 +21,7 @@ bool is_package_name(std::string_view text) {
         return false;
     }
     const auto valid_name_char = [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
-               c == '.';
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
     };
     if (!std::all_of(name.begin(), name.end(), valid_name_char)) {
         return false;
@@ -99,8 +98,8 @@ void check_env(const FieldReader& reader, std::vector<std::pair<std::string, std
     for (const auto& [name, value] : env->items()) {
         const std::string pointer = yaml::child_pointer("/env", name);
         if (!is_environment_name(name)) {
-            reader.fail_at_key(pointer, util::quoted(name) +
-                                            " is not a valid environment variable name",
+            reader.fail_at_key(pointer,
+                               util::quoted(name) + " is not a valid environment variable name",
                                "use letters, digits and '_', not starting with a digit");
         }
         if (value.is_string()) {

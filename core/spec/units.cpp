@@ -161,7 +161,8 @@ std::uint64_t parse_rate(std::string_view text) {
     const Number number = split_number(text, "a rate");
     std::string_view unit = number.unit;
     if (unit.empty()) {
-        throw UnitError("'" + std::string(text) + "' has no unit; write e.g. '10Mbit/s' or '1MiB/s'");
+        throw UnitError("'" + std::string(text) +
+                        "' has no unit; write e.g. '10Mbit/s' or '1MiB/s'");
     }
     double bytes_per_unit = 0;
     const std::string lower = lowercase(unit);

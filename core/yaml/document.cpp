@@ -155,7 +155,9 @@ YAML::Node parse_single_document(const std::string& text, const std::string& fil
 
 constexpr std::string_view core_prefix = "tag:yaml.org,2002:";
 
-bool is_untagged(const std::string& tag) { return tag.empty() || tag == "?" || tag == "!"; }
+bool is_untagged(const std::string& tag) {
+    return tag.empty() || tag == "?" || tag == "!";
+}
 
 // Turns yaml-cpp's node graph into the value PyYAML's SafeConstructor would build.
 class Converter {
@@ -165,8 +167,9 @@ public:
 
     nlohmann::ordered_json convert(const YAML::Node& node, const std::string* pointer, int depth) {
         if (++values_ > limits_.max_values) {
-            fail(node, "the document expands to more than " + std::to_string(limits_.max_values) +
-                           " values",
+            fail(node,
+                 "the document expands to more than " + std::to_string(limits_.max_values) +
+                     " values",
                  "aliases (*name) multiply what they refer to; use fewer of them");
         }
         if (depth > limits_.max_depth) {
@@ -244,8 +247,9 @@ private:
         if (is_untagged(tag) || tag == std::string(core_prefix) + std::string(expected)) {
             return;
         }
-        fail(node, "unsupported tag " + describe_tag(tag) + " on a " +
-                       (node.IsMap() ? "mapping" : "sequence"),
+        fail(node,
+             "unsupported tag " + describe_tag(tag) + " on a " +
+                 (node.IsMap() ? "mapping" : "sequence"),
              "yaml.safe_load cannot read it either; remove the tag");
     }
 
@@ -323,7 +327,8 @@ private:
                                std::to_string(limits_.max_values) + " values");
             }
             const Key parsed = key_of(pair.key);
-            const std::string& key = spelling_of.emplace(parsed.identity, parsed.text).first->second;
+            const std::string& key =
+                spelling_of.emplace(parsed.identity, parsed.text).first->second;
             std::optional<std::string> child;
             if (pointer != nullptr && depth < limits_.marked_depth) {
                 child = child_pointer(*pointer, key);
@@ -349,8 +354,9 @@ private:
 
     Key key_of(const YAML::Node& key) const {
         if (key.IsMap() || key.IsSequence()) {
-            fail(key, "a mapping key must be a scalar, not a " +
-                          std::string(key.IsMap() ? "mapping" : "sequence"),
+            fail(key,
+                 "a mapping key must be a scalar, not a " +
+                     std::string(key.IsMap() ? "mapping" : "sequence"),
                  "yaml.safe_load cannot read such keys either");
         }
         if (key.IsNull()) {
@@ -422,8 +428,8 @@ std::string child_pointer(const std::string& parent, std::string_view key) {
 
 Document parse_document(std::string_view text, const std::string& file, LoadLimits limits) {
     if (text.size() > limits.max_bytes) {
-        throw SourceError(file, {}, "the file is larger than " +
-                                        std::to_string(limits.max_bytes) + " bytes");
+        throw SourceError(file, {},
+                          "the file is larger than " + std::to_string(limits.max_bytes) + " bytes");
     }
     check_characters(text, file);
     Document document;

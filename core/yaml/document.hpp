@@ -37,10 +37,10 @@ struct Document {
 
 // Limits that keep a hostile or broken file from exhausting memory or stack.
 struct LoadLimits {
-    std::size_t max_bytes = 1 << 20;     // no real spec comes near a megabyte
-    std::size_t max_values = 200'000;    // counted after aliases are expanded (alias bombs)
-    int max_depth = 256;                 // nesting of collections
-    int marked_depth = 4;                // how deep source positions are kept
+    std::size_t max_bytes = 1 << 20;  // no real spec comes near a megabyte
+    std::size_t max_values = 200'000; // counted after aliases are expanded (alias bombs)
+    int max_depth = 256;              // nesting of collections
+    int marked_depth = 4;             // how deep source positions are kept
 };
 
 // Parses `text` as one YAML document. Throws SourceError, naming `file` and the position, for

@@ -12,7 +12,9 @@
 namespace contractor::yaml {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 bool is_hex_digit(char c) {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -60,7 +62,9 @@ private:
     std::size_t pos_ = 0;
 };
 
-auto digit_or_underscore = [](char c) { return is_digit(c) || c == '_'; };
+auto digit_or_underscore = [](char c) {
+    return is_digit(c) || c == '_';
+};
 
 // (?::[0-5]?[0-9])+ where only ':', '.' or the end can follow a part: each part is one digit,
 // or two digits of which the first is 0-5.
@@ -80,8 +84,8 @@ bool take_sexagesimal_parts(Cursor& c) {
 // ^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$
 bool matches_bool(std::string_view s) {
     static constexpr std::array<std::string_view, 18> words = {
-        "yes",  "Yes",  "YES",   "no",    "No",    "NO",  "true", "True", "TRUE",
-        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
+        "yes",   "Yes",   "YES",   "no", "No", "NO", "true", "True", "TRUE",
+        "false", "False", "FALSE", "on", "On", "ON", "off",  "Off",  "OFF"};
     return std::find(words.begin(), words.end(), s) != words.end();
 }
 
@@ -206,9 +210,8 @@ std::optional<TimestampParts> parse_timestamp(std::string_view s) {
     if (c.done()) {
         return t;
     }
-    const bool separator = c.take_any("Tt") || c.take_while([](char ch) {
-        return ch == ' ' || ch == '\t';
-    }) > 0;
+    const bool separator =
+        c.take_any("Tt") || c.take_while([](char ch) { return ch == ' ' || ch == '\t'; }) > 0;
     if (!separator) {
         return std::nullopt;
     }
@@ -262,7 +265,9 @@ bool matches_timestamp(std::string_view s) {
     return true;
 }
 
-bool is_leap_year(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
+bool is_leap_year(int year) {
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
 
 int days_in_month(int year, int month) {
     static constexpr std::array<int, 12> days = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -298,7 +303,8 @@ std::string construct_timestamp(std::string_view text) {
     if (t->has_zone) {
         const int minutes = t->zone_sign * (t->zone_hour * 60 + t->zone_minute);
         if (std::abs(minutes) >= 24 * 60) {
-            throw ScalarError("'" + std::string(text) + "' has a time zone offset of a day or more");
+            throw ScalarError("'" + std::string(text) +
+                              "' has a time zone offset of a day or more");
         }
         std::snprintf(buffer, sizeof buffer, "%c%02d:%02d", minutes < 0 ? '-' : '+',
                       std::abs(minutes) / 60, std::abs(minutes) % 60);
@@ -309,7 +315,8 @@ std::string construct_timestamp(std::string_view text) {
 
 std::string without_underscores(std::string_view text) {
     std::string out;
-    std::copy_if(text.begin(), text.end(), std::back_inserter(out), [](char c) { return c != '_'; });
+    std::copy_if(text.begin(), text.end(), std::back_inserter(out),
+                 [](char c) { return c != '_'; });
     return out;
 }
 
@@ -356,8 +363,7 @@ unsigned long long python_int_magnitude(std::string_view text, int base, std::st
         }
         if (__builtin_mul_overflow(value, static_cast<unsigned long long>(base), &value) ||
             __builtin_add_overflow(value, static_cast<unsigned long long>(digit), &value)) {
-            throw ScalarError("integer '" + std::string(whole) +
-                              "' does not fit in 64 bits");
+            throw ScalarError("integer '" + std::string(whole) + "' does not fit in 64 bits");
         }
     }
     return value;
