@@ -153,6 +153,86 @@ YAML::Node parse_single_document(const std::string& text, const std::string& fil
     return YAML::Load(text);
 }
 
+// Line `index` (from 0) of `source` without its line break, or nullopt past the end.
+std::optional<std::string_view> source_line(std::string_view source, std::size_t index) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < index; ++i) {
+        start = source.find('\n', start);
+        if (start == std::string_view::npos || start + 1 >= source.size()) {
+            return std::nullopt;
+        }
+        ++start;
+    }
+    std::string_view line = source.substr(start, source.find('\n', start) - start);
+    if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+    }
+    return line;
+}
+
+std::size_t leading_spaces(std::string_view line) {
+    return std::min(line.find_first_not_of(' '), line.size());
+}
+
+// yaml-cpp 0.7 drops one line break from a folded block scalar with keep chomping (`>+`) that
+// is followed by empty lines: "a: >+\n  one\n\n" reads as "one\n" instead of "one\n\n". The
+// trailing empty lines are counted in the source and the value's final breaks set to what the
+// YAML spec (and PyYAML) give: one for the last line plus one per empty line.
+std::string repair_folded_keep(std::string_view source, const YAML::Mark& mark,
+                               std::string value) {
+    if (mark.is_null()) {
+        return value;
+    }
+    const auto header_line = source_line(source, static_cast<std::size_t>(mark.line));
+    if (!header_line) {
+        return value;
+    }
+    const std::size_t indicator =
+        header_line->find_first_of(">|", static_cast<std::size_t>(mark.column));
+    if (indicator == std::string_view::npos || (*header_line)[indicator] != '>') {
+        return value;
+    }
+    const std::string_view header =
+        header_line->substr(indicator + 1, std::min<std::size_t>(2, header_line->size()));
+    const std::size_t header_end = header.find_first_not_of("+-123456789");
+    const std::string_view indicators = header.substr(0, header_end);
+    if (indicators.find('+') == std::string_view::npos) {
+        return value;
+    }
+    // The block's indentation: given by the indicator digit relative to the header line, or
+    // that of the first line that is not empty.
+    std::optional<std::size_t> indent;
+    if (const auto digit = indicators.find_first_of("123456789"); digit != std::string_view::npos) {
+        indent = leading_spaces(*header_line) + static_cast<std::size_t>(indicators[digit] - '0');
+    }
+    std::size_t trailing_empty = 0;
+    for (std::size_t index = static_cast<std::size_t>(mark.line) + 1;; ++index) {
+        const auto line = source_line(source, index);
+        if (!line) {
+            break;
+        }
+        const std::size_t spaces = leading_spaces(*line);
+        const bool blank = spaces == line->size() && (!indent || spaces <= *indent);
+        if (blank) {
+            ++trailing_empty;
+            continue;
+        }
+        if (!indent) {
+            indent = spaces;
+        }
+        if (spaces < *indent) {
+            break;
+        }
+        trailing_empty = 0;
+    }
+    if (trailing_empty == 0) {
+        return value;
+    }
+    value.erase(value.find_last_not_of('\n') + 1);
+    value.append(trailing_empty + 1, '\n');
+    return value;
+}
+
 constexpr std::string_view core_prefix = "tag:yaml.org,2002:";
 
 bool is_untagged(const std::string& tag) {
@@ -162,8 +242,8 @@ bool is_untagged(const std::string& tag) {
 // Turns yaml-cpp's node graph into the value PyYAML's SafeConstructor would build.
 class Converter {
 public:
-    Converter(Document& document, const LoadLimits& limits)
-        : document_(document), limits_(limits) {}
+    Converter(Document& document, const LoadLimits& limits, std::string_view source)
+        : document_(document), limits_(limits), source_(source) {}
 
     nlohmann::ordered_json convert(const YAML::Node& node, const std::string* pointer, int depth) {
         if (++values_ > limits_.max_values) {
@@ -212,7 +292,10 @@ private:
 
     Scalar convert_scalar(const YAML::Node& node, bool as_key) const {
         const std::string& tag = node.Tag();
-        const std::string text = repair_escapes(node.Scalar());
+        std::string text = repair_escapes(node.Scalar());
+        if (tag == "!" && !text.empty() && text.back() == '\n') {
+            text = repair_folded_keep(source_, node.Mark(), std::move(text));
+        }
         ScalarType type = ScalarType::string;
         if (tag == "?" || tag.empty()) {
             type = resolve_plain_scalar(text);
@@ -387,6 +470,7 @@ private:
 
     Document& document_;
     const LoadLimits& limits_;
+    std::string_view source_;
     std::size_t values_ = 0;
 };
 
@@ -444,7 +528,7 @@ Document parse_document(std::string_view text, const std::string& file, LoadLimi
         document.value_marks.emplace("", Mark{});
         return document;
     }
-    Converter converter(document, limits);
+    Converter converter(document, limits, text);
     const std::string root_pointer;
     document.value = converter.convert(root, &root_pointer, 0);
     return document;
