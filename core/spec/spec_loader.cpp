@@ -142,7 +142,12 @@ std::filesystem::path absolute_path(const std::filesystem::path& directory,
     std::error_code error;
     auto resolved = std::filesystem::weakly_canonical(joined, error);
     if (error) {
-        return joined.lexically_normal();
+        resolved = joined;
+    }
+    // Normalised without a trailing '/', so that "dir/" and "dir" compare equal.
+    resolved = resolved.lexically_normal();
+    if (!resolved.has_filename() && resolved.has_relative_path()) {
+        resolved = resolved.parent_path();
     }
     return resolved;
 }

@@ -176,8 +176,10 @@ std::uint64_t parse_rate(std::string_view text) {
         {"mbps", 1e6},
         {"gbps", 1e9},
     }};
+    // Only a lower-case b means bits: "MBps" is not megabits.
+    const bool says_bytes = unit.find('B') != std::string_view::npos;
     for (const auto& candidate : bit_units) {
-        if (candidate.unit == lower) {
+        if (!says_bytes && candidate.unit == lower) {
             bytes_per_unit = candidate.factor / 8;
         }
     }

@@ -28,7 +28,7 @@ std::uint64_t parse_duration(std::string_view text);
 // count) or B/s, KB/s, MB/s, GB/s, KiB/s, MiB/s, GiB/s. Rounded down to whole bytes.
 std::uint64_t parse_rate(std::string_view text);
 
-// A readable form of a base-unit quantity: "512 MiB", "1h 30m", "1.25 MB/s".
+// A readable form of a base-unit quantity: "512 MiB", "1h 30m", "10 Mbit/s".
 std::string format_size(std::uint64_t bytes);
 std::string format_duration(std::uint64_t seconds);
 std::string format_rate(std::uint64_t bytes_per_second);

@@ -178,8 +178,7 @@ std::size_t leading_spaces(std::string_view line) {
 // is followed by empty lines: "a: >+\n  one\n\n" reads as "one\n" instead of "one\n\n". The
 // trailing empty lines are counted in the source and the value's final breaks set to what the
 // YAML spec (and PyYAML) give: one for the last line plus one per empty line.
-std::string repair_folded_keep(std::string_view source, const YAML::Mark& mark,
-                               std::string value) {
+std::string repair_folded_keep(std::string_view source, const YAML::Mark& mark, std::string value) {
     if (mark.is_null()) {
         return value;
     }
@@ -245,19 +244,24 @@ public:
     Converter(Document& document, const LoadLimits& limits, std::string_view source)
         : document_(document), limits_(limits), source_(source) {}
 
-    nlohmann::ordered_json convert(const YAML::Node& node, const std::string* pointer, int depth) {
+    // `empty_value_mark`, when given, is where an empty (null) value is said to be: right after
+    // its key's ':', as PyYAML reports it, rather than where yaml-cpp noticed it was empty.
+    nlohmann::ordered_json convert(const YAML::Node& node, const std::string* pointer, int depth,
+                                   std::optional<Mark> empty_value_mark = std::nullopt) {
         if (++values_ > limits_.max_values) {
             fail(node,
                  "the document expands to more than " + std::to_string(limits_.max_values) +
                      " values",
                  "aliases (*name) multiply what they refer to; use fewer of them");
         }
-        if (depth > limits_.max_depth) {
+        if ((node.IsMap() || node.IsSequence()) && depth >= limits_.max_depth) {
             fail(node, "collections are nested more than " + std::to_string(limits_.max_depth) +
                            " levels deep");
         }
         if (pointer != nullptr) {
-            document_.value_marks.emplace(*pointer, to_mark(node.Mark()));
+            // The last occurrence of a key is the one whose value is kept.
+            document_.value_marks[*pointer] =
+                node.IsNull() && empty_value_mark ? *empty_value_mark : to_mark(node.Mark());
         }
         switch (node.Type()) {
         case YAML::NodeType::Null:
@@ -422,7 +426,13 @@ private:
             }
             // Assignment keeps the position of the first occurrence and the last value, as a
             // Python dict does.
-            out[key] = convert(pair.value, child ? &*child : nullptr, depth + 1);
+            std::optional<Mark> empty_value_mark;
+            if (pair.value.IsNull() && pair.key.IsScalar() && !pair.key.Mark().is_null()) {
+                const Mark key_mark = to_mark(pair.key.Mark());
+                const auto length = static_cast<int>(pair.key.Scalar().size());
+                empty_value_mark = Mark{key_mark.line, key_mark.column + length + 1};
+            }
+            out[key] = convert(pair.value, child ? &*child : nullptr, depth + 1, empty_value_mark);
         }
         return out;
     }

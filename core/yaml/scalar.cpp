@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -409,7 +410,9 @@ nlohmann::ordered_json construct_int(std::string_view text) {
         return signed_integer(sign, python_int_magnitude(value.substr(2), 16, text), text);
     }
     if (!value.empty() && value[0] == '0') {
-        return signed_integer(sign, python_int_magnitude(value, 8, text), text);
+        // int(value, 8) in Python also accepts the 0o prefix: !!int 0o17 is 15.
+        const std::size_t prefix = value.starts_with("0o") || value.starts_with("0O") ? 2 : 0;
+        return signed_integer(sign, python_int_magnitude(value.substr(prefix), 8, text), text);
     }
     if (value.find(':') != std::string::npos) {
         unsigned long long total = 0;
@@ -533,6 +536,42 @@ bool construct_bool(std::string_view text) {
 
 } // namespace
 
+std::string python_float_repr(double value) {
+    // The shortest digits that read back as `value`, then Python's layout: positional for
+    // decimal exponents from -4 to 15, scientific (1e+16, 1e-05) outside, ".0" on whole numbers.
+    char buffer[64];
+    const auto result =
+        std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
+    const std::string text(buffer, result.ptr);
+    const std::size_t e = text.find('e');
+    const bool negative = text[0] == '-';
+    std::string digits;
+    for (char c : text.substr(0, e)) {
+        if (is_digit(c)) {
+            digits += c;
+        }
+    }
+    const int exponent = std::stoi(text.substr(e + 1));
+    std::string out = negative ? "-" : "";
+    if (exponent < -4 || exponent >= 16) {
+        out += digits.substr(0, 1);
+        if (digits.size() > 1) {
+            out += "." + digits.substr(1);
+        }
+        char tail[16];
+        std::snprintf(tail, sizeof tail, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+        return out + tail;
+    }
+    if (exponent < 0) {
+        return out + "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
+    }
+    const auto whole = static_cast<std::size_t>(exponent) + 1;
+    if (digits.size() <= whole) {
+        return out + digits + std::string(whole - digits.size(), '0') + ".0";
+    }
+    return out + digits.substr(0, whole) + "." + digits.substr(whole);
+}
+
 ScalarType resolve_plain_scalar(std::string_view text) {
     // The order is PyYAML's: bool, float, int, merge, null, timestamp, value.
     if (matches_bool(text)) {
@@ -612,6 +651,9 @@ std::optional<ScalarType> scalar_type_for_tag(std::string_view tag) {
 std::string json_key(const nlohmann::ordered_json& key) {
     if (key.is_string()) {
         return key.get<std::string>();
+    }
+    if (key.is_number_float()) {
+        return python_float_repr(key.get<double>());
     }
     // json.dumps writes non-string keys the way it writes the same values: 1, 1.5, true, null.
     return key.dump();

@@ -33,6 +33,9 @@ nlohmann::ordered_json construct_scalar(ScalarType type, std::string_view text);
 // scalar tags the safe loader knows and JSON can hold.
 std::optional<ScalarType> scalar_type_for_tag(std::string_view tag);
 
+// repr() of a finite float in Python: 1.5, 1e+16, 1e-05, 1000000000000000.0.
+std::string python_float_repr(double value);
+
 // A mapping key as Python's json.dumps writes it: strings as they are, numbers in their repr,
 // true/false/null as words.
 std::string json_key(const nlohmann::ordered_json& key);

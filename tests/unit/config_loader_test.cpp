@@ -1,1 +1,195 @@
+// Tests for spec/config.hpp: where the user config is found and how it is read.
+#include "spec/config.hpp"
+#include "temporary_directory.hpp"
+#include "yaml/source_error.hpp"
+
 #include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+using namespace contractor;
+using Catch::Matchers::Contains;
+using contractor::spec::ConfigLocation;
+using contractor::spec::default_config_path;
+using contractor::spec::load_user_config;
+using contractor::spec::UserConfig;
+using contractor::test::TemporaryDirectory;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The SourceError load_user_config throws, as its what().
+std::string error_of(const ConfigLocation& location) {
+    try {
+        load_user_config(location);
+    } catch (const yaml::SourceError& error) {
+        return error.what();
+    }
+    FAIL("no SourceError");
+    return {};
+}
+
+} // namespace
+
+TEST_CASE("default_config_path follows the XDG base directory spec", "[config]") {
+    SECTION("an absolute XDG_CONFIG_HOME") {
+        CHECK(default_config_path({"/xdg", "/home/u", std::nullopt}) ==
+              fs::path("/xdg/contractor/config.yaml"));
+    }
+    SECTION("a relative XDG_CONFIG_HOME is ignored") {
+        CHECK(default_config_path({"relative/xdg", "/home/u", std::nullopt}) ==
+              fs::path("/home/u/.config/contractor/config.yaml"));
+    }
+    SECTION("an empty XDG_CONFIG_HOME is ignored") {
+        CHECK(default_config_path({"", "/home/u", std::nullopt}) ==
+              fs::path("/home/u/.config/contractor/config.yaml"));
+    }
+    SECTION("without XDG_CONFIG_HOME, HOME/.config") {
+        CHECK(default_config_path({std::nullopt, "/home/u", std::nullopt}) ==
+              fs::path("/home/u/.config/contractor/config.yaml"));
+    }
+    SECTION("neither: no default") {
+        CHECK_FALSE(default_config_path({std::nullopt, std::nullopt, std::nullopt}).has_value());
+        CHECK_FALSE(default_config_path({"relative", "", std::nullopt}).has_value());
+    }
+    SECTION("--config does not change the default") {
+        CHECK(default_config_path({"/xdg", std::nullopt, "/etc/c.yaml"}) ==
+              fs::path("/xdg/contractor/config.yaml"));
+    }
+}
+
+TEST_CASE("no config file: built-in defaults only", "[config]") {
+    const TemporaryDirectory directory;
+    const UserConfig config =
+        load_user_config({directory.path().string(), std::nullopt, std::nullopt});
+    CHECK_FALSE(config.file.has_value());
+    CHECK_FALSE(config.limits.cpus.has_value());
+    CHECK_FALSE(config.limits.memory.has_value());
+    CHECK_FALSE(config.limits.timeout.has_value());
+    // The built-in base policy: Debian's mirrors while provisioning, nothing for the build.
+    REQUIRE(config.network.provision.size() == 3);
+    CHECK(config.network.provision[0].rule ==
+          policy::NetworkRule{"deb.debian.org", 80, policy::Protocol::http});
+    CHECK(config.network.provision[0].origin == policy::Origin::builtin);
+    CHECK(config.network.build.empty());
+
+    const UserConfig nowhere = load_user_config({std::nullopt, std::nullopt, std::nullopt});
+    CHECK_FALSE(nowhere.file.has_value());
+}
+
+TEST_CASE("the config file under XDG_CONFIG_HOME is read", "[config]") {
+    const TemporaryDirectory directory;
+    const fs::path file = directory.write("contractor/config.yaml",
+                                          "limits:\n  cpus: 4\n  memory: 4GiB\n  timeout: 2h\n"
+                                          "network:\n  provision:\n    - host: deb.debian.org\n"
+                                          "      protocol: http\n");
+    const UserConfig config =
+        load_user_config({directory.path().string(), "/nonexistent-home", std::nullopt});
+    CHECK(config.file == file);
+    CHECK(config.limits.cpus == 4u);
+    CHECK(config.limits.memory == 4 * spec::GiB);
+    CHECK(config.limits.timeout == 7200u);
+    CHECK_FALSE(config.limits.disk.has_value());
+    // A phase the config names replaces the built-in rules of that phase.
+    REQUIRE(config.network.provision.size() == 1);
+    CHECK(config.network.provision[0].rule ==
+          policy::NetworkRule{"deb.debian.org", 80, policy::Protocol::http});
+    CHECK(config.network.provision[0].origin == policy::Origin::config);
+    CHECK(config.network.build.empty());
+}
+
+TEST_CASE("a phase the config does not name keeps the built-in rules", "[config]") {
+    const TemporaryDirectory directory;
+    SECTION("only build rules") {
+        const fs::path file = directory.write(
+            "config.yaml", "network:\n  build:\n    - {host: crates.io, protocol: https}\n"
+                           "    - {host: crates.io, protocol: https}\n");
+        const UserConfig config = load_user_config({std::nullopt, std::nullopt, file.string()});
+        REQUIRE(config.network.provision.size() == 3);
+        CHECK(config.network.provision[2].rule ==
+              policy::NetworkRule{"security.debian.org", 80, policy::Protocol::http});
+        CHECK(config.network.provision[2].origin == policy::Origin::builtin);
+        REQUIRE(config.network.build.size() == 1);
+        CHECK(config.network.build[0].rule ==
+              policy::NetworkRule{"crates.io", 443, policy::Protocol::https});
+        CHECK(config.network.build[0].origin == policy::Origin::config);
+    }
+    SECTION("an empty provision list allows nothing") {
+        const fs::path file = directory.write("config.yaml", "network:\n  provision: []\n");
+        const UserConfig config = load_user_config({std::nullopt, std::nullopt, file.string()});
+        CHECK(config.network.provision.empty());
+    }
+    SECTION("an empty network mapping changes nothing") {
+        const fs::path file = directory.write("config.yaml", "network:\n");
+        const UserConfig config = load_user_config({std::nullopt, std::nullopt, file.string()});
+        CHECK(config.network.provision.size() == 3);
+    }
+}
+
+TEST_CASE("the config file under HOME is read without XDG_CONFIG_HOME", "[config]") {
+    const TemporaryDirectory home;
+    const fs::path file = home.write(".config/contractor/config.yaml", "limits: {cpus: 3}\n");
+    const UserConfig config = load_user_config({std::nullopt, home.path().string(), std::nullopt});
+    CHECK(config.file == file);
+    CHECK(config.limits.cpus == 3u);
+}
+
+TEST_CASE("with XDG_CONFIG_HOME set, a file under HOME is not used", "[config]") {
+    const TemporaryDirectory home;
+    home.write(".config/contractor/config.yaml", "limits: {cpus: 3}\n");
+    const TemporaryDirectory xdg;
+    const UserConfig config =
+        load_user_config({xdg.path().string(), home.path().string(), std::nullopt});
+    CHECK_FALSE(config.file.has_value());
+    CHECK_FALSE(config.limits.cpus.has_value());
+}
+
+TEST_CASE("an explicit config file wins over the default one", "[config]") {
+    const TemporaryDirectory directory;
+    directory.write("xdg/contractor/config.yaml", "limits: {cpus: 3}\n");
+    const fs::path explicit_file = directory.write("mine.yaml", "limits: {cpus: 5}\n");
+    const UserConfig config = load_user_config(
+        {(directory.path() / "xdg").string(), std::nullopt, explicit_file.string()});
+    CHECK(config.file == explicit_file);
+    CHECK(config.limits.cpus == 5u);
+}
+
+TEST_CASE("an explicit config file must exist", "[config]") {
+    const TemporaryDirectory directory;
+    const std::string missing = (directory.path() / "missing.yaml").string();
+    REQUIRE_THROWS_AS(load_user_config({std::nullopt, std::nullopt, missing}), UsageError);
+    REQUIRE_THROWS_WITH(load_user_config({std::nullopt, std::nullopt, missing}),
+                        missing + ": cannot read: No such file or directory");
+}
+
+TEST_CASE("an empty config file is the built-in defaults, from that file", "[config]") {
+    const TemporaryDirectory directory;
+    const fs::path file = directory.write("contractor/config.yaml", "# nothing yet\n");
+    const UserConfig config =
+        load_user_config({directory.path().string(), std::nullopt, std::nullopt});
+    CHECK(config.file == file);
+    CHECK_FALSE(config.limits.cpus.has_value());
+    CHECK(config.network.provision.size() == 3);
+}
+
+TEST_CASE("problems in the config file are located in it", "[config]") {
+    const TemporaryDirectory directory;
+    const auto located = [&](const std::string& text) {
+        const fs::path file = directory.write("config.yaml", text);
+        const std::string what = error_of({std::nullopt, std::nullopt, file.string()});
+        REQUIRE(what.starts_with(file.string() + ":"));
+        return what.substr(file.string().size() + 1);
+    };
+    CHECK(located("# c\nlimit:\n  cpus: 2\n") ==
+          "2:1: unknown key 'limit' in the config (did you mean 'limits'?)");
+    CHECK(located("build: make\n") == "1:1: unknown key 'build' in the config");
+    CHECK(located("network:\n  provision:\n    - host: deb.debian.org\n      protocol: gopher\n") ==
+          "4:17: unknown protocol 'gopher'; use http, https or tcp");
+    CHECK(located("limits:\n  memory: 1\n") ==
+          "2:11: limit 'memory' needs a unit: write e.g. '1MiB'");
+    CHECK(located("limits:\n  cpus: 2\n  cpus: 3\n") == "3:3: key 'cpus' is given twice in limits");
+    CHECK(located("[limits]\n") == "1:1: the config must be a mapping, not a list");
+    CHECK(located("limits: {cpus: 2\n") == "2:1: end of map flow not found");
+}

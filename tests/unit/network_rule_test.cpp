@@ -1,4 +1,4 @@
-// Tests for policy/network_rule.hpp: the allowlist model and the merge of config and spec rules.
+// Tests for policy/network_rule.hpp: the allowlist model and the merge of base and spec rules.
 #include "policy/network_rule.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,21 +10,52 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-NetworkRule https(const std::string& host) { return {host, 443, Protocol::https}; }
-NetworkRule http(const std::string& host) { return {host, 80, Protocol::http}; }
+NetworkRule https(const std::string& host) {
+    return {host, 443, Protocol::https};
+}
+NetworkRule http(const std::string& host) {
+    return {host, 80, Protocol::http};
+}
 NetworkRule tcp(const std::string& host, std::uint16_t port) {
     return {host, port, Protocol::tcp};
 }
 
 } // namespace
 
-TEST_CASE("merge_policy puts config rules first, then new spec rules", "[network]") {
-    NetworkRules config;
-    config.provision = {https("deb.debian.org"), http("security.debian.org")};
+TEST_CASE("tag_rules tags each rule once", "[network]") {
+    const auto tagged =
+        tag_rules({https("a.example"), http("a.example"), https("a.example"), tcp("a.example", 22)},
+                  Origin::config);
+    REQUIRE(tagged.size() == 3);
+    CHECK(tagged[0].rule == https("a.example"));
+    CHECK(tagged[1].rule == http("a.example"));
+    CHECK(tagged[2].rule == tcp("a.example", 22));
+    for (const auto& rule : tagged) {
+        CHECK(rule.origin == Origin::config);
+    }
+    CHECK(tag_rules({}, Origin::spec).empty());
+}
+
+TEST_CASE("the built-in base policy allows Debian's mirrors for provisioning only", "[network]") {
+    const EffectivePolicy base = builtin_base_policy();
+    REQUIRE(base.provision.size() == 3);
+    CHECK(base.provision[0].rule == http("deb.debian.org"));
+    CHECK(base.provision[1].rule == https("deb.debian.org"));
+    CHECK(base.provision[2].rule == http("security.debian.org"));
+    for (const auto& rule : base.provision) {
+        CHECK(rule.origin == Origin::builtin);
+    }
+    CHECK(base.build.empty());
+}
+
+TEST_CASE("merge_policy puts the base rules first, then new spec rules", "[network]") {
+    EffectivePolicy base;
+    base.provision =
+        tag_rules({https("deb.debian.org"), http("security.debian.org")}, Origin::config);
     NetworkRules spec;
     spec.provision = {https("pypi.org"), https("deb.debian.org"), tcp("git.example.org", 9418)};
 
-    const EffectivePolicy policy = merge_policy(config, spec);
+    const EffectivePolicy policy = merge_policy(base, spec);
     REQUIRE(policy.provision.size() == 4);
     CHECK(policy.provision[0].rule == https("deb.debian.org"));
     CHECK(policy.provision[0].origin == Origin::config);
@@ -37,27 +68,32 @@ TEST_CASE("merge_policy puts config rules first, then new spec rules", "[network
     CHECK(policy.build.empty());
 }
 
-TEST_CASE("merge_policy drops duplicates, keeping the config's", "[network]") {
-    NetworkRules config;
-    config.build = {https("a.example"), https("a.example")};
+TEST_CASE("merge_policy drops duplicates, keeping the base's origin", "[network]") {
+    EffectivePolicy base;
+    base.build = tag_rules({https("a.example")}, Origin::config);
     NetworkRules spec;
     spec.build = {https("a.example"), https("b.example"), https("b.example")};
 
-    const EffectivePolicy policy = merge_policy(config, spec);
+    const EffectivePolicy policy = merge_policy(base, spec);
     REQUIRE(policy.build.size() == 2);
     CHECK(policy.build[0].rule == https("a.example"));
     CHECK(policy.build[0].origin == Origin::config);
     CHECK(policy.build[1].rule == https("b.example"));
     CHECK(policy.build[1].origin == Origin::spec);
+
+    const EffectivePolicy builtin =
+        merge_policy(builtin_base_policy(), {{https("deb.debian.org")}, {}});
+    REQUIRE(builtin.provision.size() == 3);
+    CHECK(builtin.provision[1].origin == Origin::builtin);
 }
 
 TEST_CASE("merge_policy: rules differing in port or protocol are different rules", "[network]") {
-    NetworkRules config;
-    config.build = {https("a.example")};
+    EffectivePolicy base;
+    base.build = tag_rules({https("a.example")}, Origin::config);
     NetworkRules spec;
     spec.build = {http("a.example"), {"a.example", 8443, Protocol::https}};
 
-    const EffectivePolicy policy = merge_policy(config, spec);
+    const EffectivePolicy policy = merge_policy(base, spec);
     REQUIRE(policy.build.size() == 3);
     CHECK(policy.build[1].rule == http("a.example"));
     CHECK(policy.build[2].rule.port == 8443);
@@ -65,12 +101,12 @@ TEST_CASE("merge_policy: rules differing in port or protocol are different rules
 }
 
 TEST_CASE("merge_policy keeps the phases independent", "[network]") {
-    NetworkRules config;
-    config.provision = {https("deb.debian.org")};
+    EffectivePolicy base;
+    base.provision = tag_rules({https("deb.debian.org")}, Origin::config);
     NetworkRules spec;
     spec.build = {https("deb.debian.org")};
 
-    const EffectivePolicy policy = merge_policy(config, spec);
+    const EffectivePolicy policy = merge_policy(base, spec);
     REQUIRE(policy.provision.size() == 1);
     CHECK(policy.provision[0].origin == Origin::config);
     REQUIRE(policy.build.size() == 1);
@@ -93,6 +129,7 @@ TEST_CASE("protocol, phase and origin names", "[network]") {
     CHECK(to_string(Protocol::tcp) == "tcp");
     CHECK(to_string(Phase::provision) == "provision");
     CHECK(to_string(Phase::build) == "build");
+    CHECK(to_string(Origin::builtin) == "default");
     CHECK(to_string(Origin::config) == "config");
     CHECK(to_string(Origin::spec) == "spec");
     CHECK(protocol_from_string("http") == Protocol::http);
@@ -110,10 +147,9 @@ TEST_CASE("default_port", "[network]") {
 }
 
 TEST_CASE("host_problem accepts names, wildcards and addresses", "[network]") {
-    for (const char* host :
-         {"deb.debian.org", "localhost", "a", "x-1.example", "123abc.example", "*.example.org",
-          "*.debian.org", "1.2.3.4", "127.0.0.1", "::1", "2001:db8::1", "fe80::1:2:3:4",
-          "host.contractor.internal"}) {
+    for (const char* host : {"deb.debian.org", "localhost", "a", "x-1.example", "123abc.example",
+                             "*.example.org", "*.debian.org", "1.2.3.4", "127.0.0.1", "::1",
+                             "2001:db8::1", "fe80::1:2:3:4", "host.contractor.internal"}) {
         INFO(host);
         CHECK_FALSE(host_problem(host).has_value());
     }

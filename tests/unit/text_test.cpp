@@ -14,8 +14,8 @@ using contractor::util::quoted;
 namespace {
 
 constexpr std::array<std::string_view, 10> spec_keys = {
-    "worker-image", "source", "workspace", "build", "install",
-    "ansible",      "exclude", "env",      "limits", "network"};
+    "worker-image", "source",  "workspace", "build",  "install",
+    "ansible",      "exclude", "env",       "limits", "network"};
 
 } // namespace
 
@@ -42,8 +42,7 @@ TEST_CASE("closest_match suggests the key a typo was meant to be", "[text]") {
     CHECK(closest_match("biuld", spec_keys) == std::optional<std::string>("build"));
     CHECK(closest_match("limit", spec_keys) == std::optional<std::string>("limits"));
     CHECK(closest_match("workspce", spec_keys) == std::optional<std::string>("workspace"));
-    CHECK(closest_match("worker-imgae", spec_keys) ==
-          std::optional<std::string>("worker-image"));
+    CHECK(closest_match("worker-imgae", spec_keys) == std::optional<std::string>("worker-image"));
     CHECK(closest_match("instal", spec_keys) == std::optional<std::string>("install"));
 }
 
@@ -64,11 +63,14 @@ TEST_CASE("closest_match does not suggest unrelated words", "[text]") {
 }
 
 TEST_CASE("closest_match allows more edits for longer words", "[text]") {
-    // Two edits are always allowed; a 12-letter word may be four edits away.
+    // Two edits are always allowed, or a third of the typed word's length when that is more.
     constexpr std::array<std::string_view, 1> long_key = {"network-rate"};
     CHECK(closest_match("netwrk-rte", long_key) == std::optional<std::string>("network-rate"));
     CHECK(closest_match("nework-rt", long_key) == std::optional<std::string>("network-rate"));
     CHECK_FALSE(closest_match("nwrk-rt", long_key).has_value());
+    constexpr std::array<std::string_view, 1> source = {"source"};
+    CHECK(closest_match("srce", source) == std::optional<std::string>("source"));
+    CHECK_FALSE(closest_match("srcx", source).has_value());
     constexpr std::array<std::string_view, 1> short_key = {"env"};
     CHECK(closest_match("ev", short_key) == std::optional<std::string>("env"));
     CHECK_FALSE(closest_match("path", short_key).has_value());
