@@ -387,19 +387,36 @@ nlohmann::ordered_json signed_integer(int sign, unsigned long long magnitude,
     return magnitude;
 }
 
-// SafeConstructor.construct_yaml_int.
-nlohmann::ordered_json construct_int(std::string_view text) {
-    std::string value = without_underscores(text);
+// The constructors' common start: a leading '-' or '+' taken off and returned as 1 or -1.
+int take_sign(std::string& value, std::string_view what) {
     if (value.empty()) {
-        throw ScalarError("cannot read an empty value as an integer");
+        throw ScalarError("cannot read an empty value as " + std::string(what));
     }
-    int sign = 1;
-    if (value[0] == '-') {
-        sign = -1;
-    }
+    const int sign = value[0] == '-' ? -1 : 1;
     if (value[0] == '-' || value[0] == '+') {
         value.erase(0, 1);
     }
+    return sign;
+}
+
+// The parts of a base-60 number ("1:30:05"), most significant first.
+std::vector<std::string> split_on_colons(const std::string& value) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t colon = value.find(':', start);
+        parts.push_back(value.substr(start, colon == std::string::npos ? colon : colon - start));
+        if (colon == std::string::npos) {
+            return parts;
+        }
+        start = colon + 1;
+    }
+}
+
+// SafeConstructor.construct_yaml_int.
+nlohmann::ordered_json construct_int(std::string_view text) {
+    std::string value = without_underscores(text);
+    const int sign = take_sign(value, "an integer");
     if (value == "0") {
         return 0;
     }
@@ -416,18 +433,7 @@ nlohmann::ordered_json construct_int(std::string_view text) {
     }
     if (value.find(':') != std::string::npos) {
         unsigned long long total = 0;
-        std::size_t start = 0;
-        std::vector<std::string_view> parts;
-        while (true) {
-            const std::size_t colon = value.find(':', start);
-            parts.emplace_back(std::string_view(value).substr(
-                start, colon == std::string::npos ? std::string::npos : colon - start));
-            if (colon == std::string::npos) {
-                break;
-            }
-            start = colon + 1;
-        }
-        for (auto part : parts) {
+        for (const auto& part : split_on_colons(value)) {
             const unsigned long long digit = python_int_magnitude(part, 10, text);
             if (__builtin_mul_overflow(total, 60ULL, &total) ||
                 __builtin_add_overflow(total, digit, &total)) {
@@ -482,16 +488,7 @@ nlohmann::ordered_json float_value(double value) {
 // SafeConstructor.construct_yaml_float.
 nlohmann::ordered_json construct_float(std::string_view text) {
     std::string value = lowercase(without_underscores(text));
-    if (value.empty()) {
-        throw ScalarError("cannot read an empty value as a number");
-    }
-    double sign = 1;
-    if (value[0] == '-') {
-        sign = -1;
-    }
-    if (value[0] == '-' || value[0] == '+') {
-        value.erase(0, 1);
-    }
+    const double sign = take_sign(value, "a number");
     if (value == ".inf") {
         return float_value(sign * std::numeric_limits<double>::infinity());
     }
@@ -499,17 +496,7 @@ nlohmann::ordered_json construct_float(std::string_view text) {
         return float_value(std::numeric_limits<double>::quiet_NaN());
     }
     if (value.find(':') != std::string::npos) {
-        std::vector<std::string> parts;
-        std::size_t start = 0;
-        while (true) {
-            const std::size_t colon = value.find(':', start);
-            parts.push_back(value.substr(start, colon == std::string::npos ? std::string::npos
-                                                                           : colon - start));
-            if (colon == std::string::npos) {
-                break;
-            }
-            start = colon + 1;
-        }
+        std::vector<std::string> parts = split_on_colons(value);
         std::reverse(parts.begin(), parts.end());
         double base = 1;
         double total = 0;
