@@ -6,6 +6,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -19,12 +20,63 @@
 namespace contractor::yaml {
 namespace {
 
-Mark to_mark(const YAML::Mark& mark) {
-    if (mark.is_null()) {
-        return {};
+// The text being parsed, with its lines indexed, to turn yaml-cpp's positions into the ones
+// PyYAML and editors use.
+class SourceText {
+public:
+    explicit SourceText(std::string_view text) : text_(text) {
+        line_starts_.push_back(0);
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            if (text[i] == '\n' && i + 1 < text.size()) {
+                line_starts_.push_back(i + 1);
+            }
+        }
     }
-    return {mark.line + 1, mark.column + 1};
-}
+
+    // Line `index` (from 0) without its line break, or nullopt past the end.
+    std::optional<std::string_view> line(std::size_t index) const {
+        if (index >= line_starts_.size()) {
+            return std::nullopt;
+        }
+        const std::size_t start = line_starts_[index];
+        std::string_view line = text_.substr(start, text_.find('\n', start) - start);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        return line;
+    }
+
+    // yaml-cpp counts columns in bytes (after a byte order mark); PyYAML and editors count
+    // characters, the mark included.
+    Mark mark(const YAML::Mark& mark) const {
+        if (mark.is_null()) {
+            return {};
+        }
+        const auto text = line(static_cast<std::size_t>(mark.line));
+        if (!text) {
+            return {mark.line + 1, mark.column + 1};
+        }
+        std::size_t offset = 0;
+        int column = 1;
+        if (mark.line == 0 && text->starts_with("\xEF\xBB\xBF")) {
+            offset = 3;
+            column = 2;
+        }
+        const std::size_t bytes = static_cast<std::size_t>(std::max(mark.column, 0));
+        for (std::size_t i = offset; i < offset + bytes; ++i) {
+            // Past the end of the line every byte is one column; inside it, continuation bytes
+            // (10xxxxxx) belong to the character before them.
+            const bool continuation =
+                i < text->size() && (static_cast<unsigned char>((*text)[i]) & 0xC0) == 0x80;
+            column += continuation ? 0 : 1;
+        }
+        return {mark.line + 1, column};
+    }
+
+private:
+    std::string_view text_;
+    std::vector<std::size_t> line_starts_;
+};
 
 // Rejects what PyYAML's reader rejects before parsing: bytes that are not UTF-8 and the
 // characters outside its printable set (controls other than tab, LF and CR; DEL; C1 controls
@@ -129,7 +181,8 @@ public:
 };
 
 // Parses the first document of `text` and checks that it is the only one.
-YAML::Node parse_single_document(const std::string& text, const std::string& file) {
+YAML::Node parse_single_document(const std::string& text, const std::string& file,
+                                 const SourceText& source) {
     std::istringstream stream(text);
     YAML::Parser parser(stream);
     DocumentCounter counter;
@@ -139,35 +192,20 @@ YAML::Node parse_single_document(const std::string& text, const std::string& fil
     const auto& starts = counter.starts;
     for (std::size_t i = 1; i < starts.size(); ++i) {
         if (starts[i].pos == starts[i - 1].pos) {
-            throw SourceError(file, to_mark(starts[i]), "unexpected ',' outside a [ ] or { } list",
+            throw SourceError(file, source.mark(starts[i]),
+                              "unexpected ',' outside a [ ] or { } list",
                               "remove it or quote the value it starts");
         }
     }
     if (starts.size() >= 2) {
-        throw SourceError(file, to_mark(starts[1]), "expected a single document, found another one",
+        throw SourceError(file, source.mark(starts[1]),
+                          "expected a single document, found another one",
                           "a spec is one YAML document; remove the second '---'");
     }
     if (counter.starts.empty()) {
         return YAML::Node();
     }
     return YAML::Load(text);
-}
-
-// Line `index` (from 0) of `source` without its line break, or nullopt past the end.
-std::optional<std::string_view> source_line(std::string_view source, std::size_t index) {
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < index; ++i) {
-        start = source.find('\n', start);
-        if (start == std::string_view::npos || start + 1 >= source.size()) {
-            return std::nullopt;
-        }
-        ++start;
-    }
-    std::string_view line = source.substr(start, source.find('\n', start) - start);
-    if (!line.empty() && line.back() == '\r') {
-        line.remove_suffix(1);
-    }
-    return line;
 }
 
 std::size_t leading_spaces(std::string_view line) {
@@ -178,11 +216,12 @@ std::size_t leading_spaces(std::string_view line) {
 // is followed by empty lines: "a: >+\n  one\n\n" reads as "one\n" instead of "one\n\n". The
 // trailing empty lines are counted in the source and the value's final breaks set to what the
 // YAML spec (and PyYAML) give: one for the last line plus one per empty line.
-std::string repair_folded_keep(std::string_view source, const YAML::Mark& mark, std::string value) {
+std::string repair_folded_keep(const SourceText& source, const YAML::Mark& mark,
+                               std::string value) {
     if (mark.is_null()) {
         return value;
     }
-    const auto header_line = source_line(source, static_cast<std::size_t>(mark.line));
+    const auto header_line = source.line(static_cast<std::size_t>(mark.line));
     if (!header_line) {
         return value;
     }
@@ -206,7 +245,7 @@ std::string repair_folded_keep(std::string_view source, const YAML::Mark& mark, 
     }
     std::size_t trailing_empty = 0;
     for (std::size_t index = static_cast<std::size_t>(mark.line) + 1;; ++index) {
-        const auto line = source_line(source, index);
+        const auto line = source.line(index);
         if (!line) {
             break;
         }
@@ -241,7 +280,7 @@ bool is_untagged(const std::string& tag) {
 // Turns yaml-cpp's node graph into the value PyYAML's SafeConstructor would build.
 class Converter {
 public:
-    Converter(Document& document, const LoadLimits& limits, std::string_view source)
+    Converter(Document& document, const LoadLimits& limits, const SourceText& source)
         : document_(document), limits_(limits), source_(source) {}
 
     // `empty_value_mark`, when given, is where an empty (null) value is said to be: right after
@@ -261,7 +300,7 @@ public:
         if (pointer != nullptr) {
             // The last occurrence of a key is the one whose value is kept.
             document_.value_marks[*pointer] =
-                node.IsNull() && empty_value_mark ? *empty_value_mark : to_mark(node.Mark());
+                node.IsNull() && empty_value_mark ? *empty_value_mark : source_.mark(node.Mark());
         }
         switch (node.Type()) {
         case YAML::NodeType::Null:
@@ -291,7 +330,7 @@ private:
 
     [[noreturn]] void fail(const YAML::Node& node, const std::string& message,
                            std::string hint = {}) const {
-        throw SourceError(document_.file, to_mark(node.Mark()), message, std::move(hint));
+        throw SourceError(document_.file, source_.mark(node.Mark()), message, std::move(hint));
     }
 
     Scalar convert_scalar(const YAML::Node& node, bool as_key) const {
@@ -420,16 +459,21 @@ private:
             if (pointer != nullptr && depth < limits_.marked_depth) {
                 child = child_pointer(*pointer, key);
                 if (!pair.merged && !own_keys.insert(parsed.identity).second) {
-                    document_.duplicate_keys.push_back({*pointer, key, to_mark(pair.key.Mark())});
+                    document_.duplicate_keys.push_back(
+                        {*pointer, key, source_.mark(pair.key.Mark())});
                 }
-                document_.key_marks[*child] = to_mark(pair.key.Mark());
+                document_.key_marks[*child] = source_.mark(pair.key.Mark());
             }
             // Assignment keeps the position of the first occurrence and the last value, as a
             // Python dict does.
             std::optional<Mark> empty_value_mark;
             if (pair.value.IsNull() && pair.key.IsScalar() && !pair.key.Mark().is_null()) {
-                const Mark key_mark = to_mark(pair.key.Mark());
-                const auto length = static_cast<int>(pair.key.Scalar().size());
+                const Mark key_mark = source_.mark(pair.key.Mark());
+                const std::string& key_text = pair.key.Scalar();
+                const auto length =
+                    static_cast<int>(std::count_if(key_text.begin(), key_text.end(), [](char c) {
+                        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+                    }));
                 empty_value_mark = Mark{key_mark.line, key_mark.column + length + 1};
             }
             out[key] = convert(pair.value, child ? &*child : nullptr, depth + 1, empty_value_mark);
@@ -480,7 +524,7 @@ private:
 
     Document& document_;
     const LoadLimits& limits_;
-    std::string_view source_;
+    const SourceText& source_;
     std::size_t values_ = 0;
 };
 
@@ -528,17 +572,18 @@ Document parse_document(std::string_view text, const std::string& file, LoadLimi
     check_characters(text, file);
     Document document;
     document.file = file;
+    const SourceText source(text);
     YAML::Node root;
     try {
-        root = parse_single_document(std::string(text), file);
+        root = parse_single_document(std::string(text), file, source);
     } catch (const YAML::Exception& error) {
-        throw SourceError(file, to_mark(error.mark), error.msg);
+        throw SourceError(file, source.mark(error.mark), error.msg);
     }
     if (!root.IsDefined() || (root.IsNull() && root.Mark().is_null())) {
         document.value_marks.emplace("", Mark{});
         return document;
     }
-    Converter converter(document, limits, text);
+    Converter converter(document, limits, source);
     const std::string root_pointer;
     document.value = converter.convert(root, &root_pointer, 0);
     return document;
