@@ -80,6 +80,7 @@ int run(int argc, char** argv, Context& context) {
 
     CommandAction action;
     add_dump_command(app, action);
+    add_image_command(app, action);
 
     try {
         check_command_word(app, argc, argv);

@@ -14,6 +14,9 @@ namespace contractor::spec {
 struct UserConfig {
     std::optional<std::filesystem::path> file; // absent when no config file exists
     Limits limits;
+    // How VMs run: "auto" (KVM when it really works, else TCG), "kvm" or "tcg". The command
+    // line's --accel overrides it.
+    std::string accel = "auto";
     // The base network policy. A phase the config file does not mention keeps the built-in
     // base (Debian's mirrors for provisioning, nothing for the build).
     policy::EffectivePolicy network = policy::builtin_base_policy();

@@ -34,7 +34,14 @@ UserConfig load_user_config(const ConfigLocation& location) {
     const yaml::Document document = yaml::load_document(path->string());
     const FieldReader reader(document);
     if (!document.value.is_null()) {
-        reader.check_mapping("", {"limits", "network"}, "the config");
+        reader.check_mapping("", {"limits", "network", "accel"}, "the config");
+        if (reader.find("/accel") != nullptr) {
+            config.accel = reader.string("/accel");
+            if (config.accel != "auto" && config.accel != "kvm" && config.accel != "tcg") {
+                reader.fail_at_value("/accel", "unknown accelerator '" + config.accel + "'",
+                                     "use auto, kvm or tcg");
+            }
+        }
         config.limits = reader.limits("/limits");
         const policy::NetworkRules rules = reader.network("/network");
         if (reader.find("/network/provision") != nullptr) {

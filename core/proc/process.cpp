@@ -1,0 +1,143 @@
+#include "proc/process.hpp"
+
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <boost/process.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace contractor::proc {
+
+namespace bp = boost::process;
+
+std::string ProcessResult::describe() const {
+    switch (state) {
+    case State::exited:
+        return "exited with " + std::to_string(exit_code);
+    case State::killed:
+        return "killed by signal " + std::to_string(signal);
+    case State::timed_out:
+        return "timed out";
+    case State::failed_to_start:
+        return "could not start: " + start_error;
+    }
+    return "ended";
+}
+
+std::string tail_lines(std::string_view text, std::size_t lines) {
+    while (!text.empty() && text.back() == '\n') {
+        text.remove_suffix(1);
+    }
+    std::size_t start = text.size();
+    for (std::size_t count = 0; count < lines && start > 0; ++count) {
+        start = text.rfind('\n', start - 1);
+        if (start == std::string_view::npos) {
+            start = 0;
+            break;
+        }
+    }
+    return std::string(text.substr(start == 0 ? 0 : start + 1));
+}
+
+namespace {
+
+std::string joined(const std::vector<std::string>& argv) {
+    std::string out;
+    for (const auto& word : argv) {
+        out += (out.empty() ? "" : " ") + word;
+    }
+    return out;
+}
+
+} // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
+    ProcessResult result;
+    if (argv.empty()) {
+        result.start_error = "empty command";
+        return result;
+    }
+    util::debug("proc", "run: " + joined(argv));
+    const auto program = argv[0].find('/') == std::string::npos
+                             ? bp::search_path(argv[0])
+                             : boost::filesystem::path(argv[0]);
+    if (program.empty()) {
+        result.start_error = argv[0] + " not found in PATH";
+        return result;
+    }
+    auto environment = boost::this_process::environment();
+    bp::environment child_environment = environment;
+    for (const auto& [name, value] : options.environment) {
+        child_environment[name] = value;
+    }
+    const std::vector<std::string> arguments(argv.begin() + 1, argv.end());
+    // Output goes to an unlinked temporary file rather than a pipe: no reader thread is needed
+    // and a chatty child can never block on a full pipe.
+    std::FILE* capture = options.capture_output ? std::tmpfile() : nullptr;
+    try {
+        bp::group group;
+        bp::child child;
+        if (capture != nullptr) {
+            child = bp::child(program, bp::args(arguments), bp::env(child_environment),
+                              (bp::std_out & bp::std_err) > capture, bp::std_in < bp::null,
+                              group);
+        } else {
+            child = bp::child(program, bp::args(arguments), bp::env(child_environment),
+                              bp::std_in < bp::null, group);
+        }
+        bool finished = true;
+        if (options.timeout) {
+            finished = child.wait_for(*options.timeout);
+        } else {
+            child.wait();
+        }
+        if (!finished) {
+            group.terminate();
+            child.wait();
+            result.state = ProcessResult::State::timed_out;
+        } else {
+            const int native = child.native_exit_code();
+            if (WIFSIGNALED(native)) {
+                result.state = ProcessResult::State::killed;
+                result.signal = WTERMSIG(native);
+            } else {
+                result.state = ProcessResult::State::exited;
+                result.exit_code = WEXITSTATUS(native);
+            }
+        }
+    } catch (const bp::process_error& error) {
+        result.state = ProcessResult::State::failed_to_start;
+        result.start_error = error.what();
+    }
+    if (capture != nullptr) {
+        std::rewind(capture);
+        char buffer[8192];
+        std::size_t count = 0;
+        while ((count = std::fread(buffer, 1, sizeof buffer, capture)) > 0) {
+            result.output.append(buffer, count);
+        }
+        std::fclose(capture);
+    }
+    util::debug("proc", argv[0] + ": " + result.describe());
+    return result;
+}
+
+std::string run_checked(const std::vector<std::string>& argv, const ProcessOptions& options,
+                        const std::string& hint) {
+    ProcessResult result = run_process(argv, options);
+    if (!result.succeeded()) {
+        std::string message = argv[0] + " " + result.describe();
+        const std::string tail = tail_lines(result.output, 5);
+        if (!tail.empty()) {
+            message += ": " + tail;
+        }
+        throw InfrastructureError(message, hint);
+    }
+    return std::move(result.output);
+}
+
+} // namespace contractor::proc

@@ -1,0 +1,107 @@
+#include "ssh/session.hpp"
+
+#include <cstring>
+
+namespace contractor::ssh {
+namespace {
+
+std::string last_error(ssh_session session) { return ssh_get_error(session); }
+
+// The base64 part of an "ssh-ed25519 AAAA... comment" line.
+std::string key_body(const std::string& line) {
+    const std::size_t start = line.find(' ');
+    if (start == std::string::npos) {
+        return line;
+    }
+    const std::size_t end = line.find(' ', start + 1);
+    return line.substr(start + 1, end == std::string::npos ? end : end - start - 1);
+}
+
+} // namespace
+
+Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout)
+    : session_(ssh_new()) {
+    if (!session_) {
+        throw ConnectError(ConnectFailure::other, "libssh could not create a session");
+    }
+    ssh_session s = session_.get();
+    // The timeout bounds each blocking call (connect, key exchange, auth): a worker that
+    // stopped answering must surface as an error, never as a hang.
+    long timeout_usec = static_cast<long>(timeout.count()) * 1000;
+    const int nodelay = 1;
+    const int no_config = 0;
+    ssh_options_set(s, SSH_OPTIONS_HOST, endpoint.host.c_str());
+    ssh_options_set(s, SSH_OPTIONS_PORT, &endpoint.port);
+    ssh_options_set(s, SSH_OPTIONS_USER, endpoint.user.c_str());
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &timeout_usec);
+    ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
+    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no_config);
+    // Never read or write ~/.ssh/known_hosts: the key is checked against the pinned one below.
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
+    ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+    ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, "ssh-ed25519");
+
+    if (ssh_connect(s) != SSH_OK) {
+        const std::string error = last_error(s);
+        const bool refused = error.find("refused") != std::string::npos ||
+                             error.find("Connection reset") != std::string::npos ||
+                             error.find("Socket error: disconnected") != std::string::npos ||
+                             error.find("Timeout") != std::string::npos;
+        throw ConnectError(refused ? ConnectFailure::refused : ConnectFailure::other,
+                           "cannot connect to " + endpoint.host + ":" +
+                               std::to_string(endpoint.port) + ": " + error);
+    }
+    ssh_key server_raw = nullptr;
+    if (ssh_get_server_publickey(s, &server_raw) != SSH_OK) {
+        throw ConnectError(ConnectFailure::other, "no host key from the server: " + last_error(s));
+    }
+    const KeyPtr server_key(server_raw);
+    char* server_text = nullptr;
+    ssh_pki_export_pubkey_base64(server_key.get(), &server_text);
+    const StringPtr server_owner(server_text);
+    if (server_text == nullptr || key_body(endpoint.pinned_host_key) != server_text) {
+        throw ConnectError(ConnectFailure::host_key_mismatch,
+                           "the host key of " + endpoint.host + ":" +
+                               std::to_string(endpoint.port) +
+                               " is not the one contractor gave it; refusing to connect");
+    }
+    ssh_key client_raw = nullptr;
+    if (ssh_pki_import_privkey_base64(endpoint.private_key.c_str(), nullptr, nullptr, nullptr,
+                                      &client_raw) != SSH_OK) {
+        throw ConnectError(ConnectFailure::other, "cannot read the client key");
+    }
+    const KeyPtr client_key(client_raw);
+    const int auth = ssh_userauth_publickey(s, nullptr, client_key.get());
+    if (auth != SSH_AUTH_SUCCESS) {
+        throw ConnectError(auth == SSH_AUTH_DENIED ? ConnectFailure::auth_denied
+                                                   : ConnectFailure::other,
+                           "the server refused the key for " + endpoint.user + ": " +
+                               last_error(s));
+    }
+}
+
+CommandResult Session::run(const std::string& command) {
+    ChannelPtr channel(ssh_channel_new(session_.get()));
+    if (!channel || ssh_channel_open_session(channel.get()) != SSH_OK ||
+        ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK) {
+        throw ConnectError(ConnectFailure::other,
+                           "cannot run a command over SSH: " + last_error(session_.get()));
+    }
+    CommandResult result;
+    char buffer[16384];
+    for (int is_stderr : {0, 1}) {
+        int count = 0;
+        while ((count = ssh_channel_read(channel.get(), buffer, sizeof buffer, is_stderr)) > 0) {
+            result.output.append(buffer, static_cast<std::size_t>(count));
+        }
+        if (count < 0) {
+            throw ConnectError(ConnectFailure::other,
+                               "reading command output failed: " + last_error(session_.get()));
+        }
+    }
+    ssh_channel_send_eof(channel.get());
+    result.exit_status = ssh_channel_get_exit_status(channel.get());
+    return result;
+}
+
+} // namespace contractor::ssh

@@ -1,0 +1,54 @@
+#pragma once
+
+#include "ssh/handles.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace contractor::ssh {
+
+// Where to connect and whom to trust: the host key is pinned (known before connecting, from
+// the seed we wrote), never learned on first use.
+struct Endpoint {
+    std::string host = "127.0.0.1";
+    int port = 22;
+    std::string user;
+    std::string pinned_host_key; // "ssh-ed25519 AAAA..."
+    std::string private_key;     // the client key, OpenSSH format
+};
+
+// How a remote command ended.
+struct CommandResult {
+    int exit_status = -1;
+    std::string output; // stdout and stderr
+};
+
+// Why a connection attempt failed; `refused` means nothing answered (yet).
+enum class ConnectFailure { none, refused, host_key_mismatch, auth_denied, other };
+
+// One authenticated SSH connection. Closed and freed on destruction.
+class Session {
+public:
+    // Connects, checks the server's key against the pinned one and authenticates with the
+    // client key. Throws ConnectError (an InfrastructureError) naming what failed.
+    explicit Session(const Endpoint& endpoint, std::chrono::milliseconds timeout);
+
+    // Runs `command` through the remote shell and waits for it.
+    CommandResult run(const std::string& command);
+
+private:
+    SessionPtr session_;
+};
+
+// The error Session's constructor throws, with the kind of failure.
+class ConnectError : public std::runtime_error {
+public:
+    ConnectError(ConnectFailure failure, const std::string& what)
+        : std::runtime_error(what), failure_(failure) {}
+    ConnectFailure failure() const { return failure_; }
+
+private:
+    ConnectFailure failure_;
+};
+
+} // namespace contractor::ssh

@@ -1,0 +1,100 @@
+#include "virt/domain_xml.hpp"
+
+#include <sstream>
+
+namespace contractor::virt {
+namespace {
+
+// Escapes text for an XML attribute or element.
+std::string xml(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+        case '&':
+            out += "&amp;";
+            break;
+        case '<':
+            out += "&lt;";
+            break;
+        case '>':
+            out += "&gt;";
+            break;
+        case '\'':
+            out += "&apos;";
+            break;
+        case '"':
+            out += "&quot;";
+            break;
+        default:
+            out += c;
+        }
+    }
+    return out;
+}
+
+constexpr const char* ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+constexpr const char* ovmf_vars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+} // namespace
+
+std::string domain_xml(const VmDefinition& vm) {
+    std::ostringstream out;
+    const bool efi = !vm.direct_kernel && vm.firmware == Firmware::efi;
+    out << "<domain type='" << (vm.accel == Accel::kvm ? "kvm" : "qemu")
+        << "' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
+        << "  <name>" << xml(vm.name) << "</name>\n"
+        << "  <memory unit='b'>" << vm.memory_bytes << "</memory>\n"
+        << "  <vcpu>" << vm.vcpus << "</vcpu>\n"
+        << "  <os>\n"
+        << "    <type arch='x86_64' machine='" << (efi ? "q35" : "pc") << "'>hvm</type>\n";
+    if (vm.direct_kernel) {
+        out << "    <kernel>" << xml(vm.direct_kernel->kernel.string()) << "</kernel>\n"
+            << "    <initrd>" << xml(vm.direct_kernel->initrd.string()) << "</initrd>\n"
+            << "    <cmdline>" << xml(vm.direct_kernel->command_line) << "</cmdline>\n";
+    } else if (efi) {
+        out << "    <loader readonly='yes' type='pflash'>" << ovmf_code << "</loader>\n"
+            << "    <nvram template='" << ovmf_vars << "'>" << xml(vm.nvram.string())
+            << "</nvram>\n";
+    }
+    out << "  </os>\n"
+        << "  <features><acpi/></features>\n";
+    if (vm.accel == Accel::kvm) {
+        out << "  <cpu mode='host-passthrough'/>\n";
+    }
+    out << "  <on_poweroff>destroy</on_poweroff>\n"
+        << "  <on_reboot>destroy</on_reboot>\n"
+        << "  <on_crash>destroy</on_crash>\n"
+        << "  <devices>\n"
+        << "    <disk type='file' device='disk'>\n"
+        << "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+        << "      <source file='" << xml(vm.disk.string()) << "'/>\n"
+        << "      <target dev='vda' bus='virtio'/>\n"
+        << "    </disk>\n"
+        << "    <disk type='file' device='disk'>\n"
+        << "      <driver name='qemu' type='raw'/>\n"
+        << "      <source file='" << xml(vm.seed.string()) << "'/>\n"
+        << "      <target dev='vdb' bus='virtio'/>\n"
+        << "      <readonly/>\n"
+        << "    </disk>\n"
+        << "    <serial type='file'>\n"
+        << "      <source path='" << xml(vm.console.string()) << "'/>\n"
+        << "      <target port='0'/>\n"
+        << "    </serial>\n"
+        << "    <video><model type='none'/></video>\n"
+        << "    <memballoon model='none'/>\n"
+        << "  </devices>\n"
+        // libvirt's own <interface type='user'> has no port forwards with the slirp backend
+        // in libvirt 9.0, so the NIC is passed to QEMU directly. romfile= drops the iPXE
+        // option ROM, which costs seconds of firmware time under TCG.
+        << "  <qemu:commandline>\n"
+        << "    <qemu:arg value='-netdev'/>\n"
+        << "    <qemu:arg value='user,id=contractor0,restrict=on,hostfwd=tcp:127.0.0.1:"
+        << vm.ssh_port << "-" << guest_address << ":22'/>\n"
+        << "    <qemu:arg value='-device'/>\n"
+        << "    <qemu:arg value='virtio-net-pci,netdev=contractor0,romfile=,addr=0x10'/>\n"
+        << "  </qemu:commandline>\n"
+        << "</domain>\n";
+    return out.str();
+}
+
+} // namespace contractor::virt

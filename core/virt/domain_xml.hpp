@@ -1,0 +1,45 @@
+#pragma once
+
+#include "virt/accel.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace contractor::virt {
+
+// How a VM starts: straight into a kernel (contractor's own images: fast) or through firmware
+// and the image's bootloader (any other image).
+struct DirectKernel {
+    std::filesystem::path kernel;
+    std::filesystem::path initrd;
+    std::string command_line;
+};
+
+enum class Firmware { bios, efi };
+
+// Everything the domain XML needs for one VM.
+struct VmDefinition {
+    std::string name;
+    Accel accel = Accel::tcg;
+    std::uint64_t memory_bytes = 1024ULL * 1024 * 1024;
+    unsigned vcpus = 1;
+    std::filesystem::path disk;      // qcow2 overlay, /dev/vda
+    std::filesystem::path seed;      // raw FAT seed, /dev/vdb, read-only
+    std::filesystem::path console;   // serial console log file
+    std::optional<DirectKernel> direct_kernel;
+    Firmware firmware = Firmware::bios;
+    std::filesystem::path nvram;     // EFI variables, for Firmware::efi
+    int ssh_port = 0;                // host loopback port forwarded to the guest's port 22
+};
+
+// The libvirt domain XML. The NIC is QEMU user networking with restrict=on: the guest cannot
+// open connections anywhere; the only way in is the loopback port forward to its sshd.
+std::string domain_xml(const VmDefinition& vm);
+
+// The guest address the forward points at (QEMU user networking's default guest address).
+inline constexpr const char* guest_address = "10.0.2.15";
+inline constexpr const char* guest_network = "10.0.2.15/24 10.0.2.2";
+
+} // namespace contractor::virt

@@ -1,0 +1,87 @@
+#include "virt/libvirt.hpp"
+
+#include "util/error.hpp"
+
+#include <libvirt/virterror.h>
+
+namespace contractor::virt {
+
+std::string last_libvirt_error() {
+    const char* message = virGetLastErrorMessage();
+    return message != nullptr ? message : "unknown libvirt error";
+}
+
+namespace {
+void ignore_error(void*, virErrorPtr) {}
+} // namespace
+
+void silence_libvirt_errors() { virSetErrorFunc(nullptr, ignore_error); }
+
+std::string Domain::name() const {
+    const char* name = virDomainGetName(domain_.get());
+    return name != nullptr ? name : "";
+}
+
+bool Domain::is_active() const { return virDomainIsActive(domain_.get()) == 1; }
+
+void Domain::destroy() {
+    if (is_active()) {
+        virDomainDestroy(domain_.get());
+    }
+}
+
+void Domain::undefine() {
+    // NVRAM files belong to the run's own directory, removed with it.
+    virDomainUndefineFlags(domain_.get(), VIR_DOMAIN_UNDEFINE_NVRAM);
+}
+
+Connection::Connection(const std::string& uri) : uri_(uri) {
+    silence_libvirt_errors();
+    connection_.reset(virConnectOpen(uri.c_str()));
+    if (!connection_) {
+        throw InfrastructureError("cannot connect to libvirt at " + uri + ": " +
+                                      last_libvirt_error(),
+                                  "is libvirt installed (scripts/install-deps)? For "
+                                  "qemu:///system, is libvirtd running and are you in the "
+                                  "libvirt group?");
+    }
+}
+
+Domain Connection::define_and_start(const std::string& xml) {
+    DomainPtr domain(virDomainDefineXML(connection_.get(), xml.c_str()));
+    if (!domain) {
+        throw InfrastructureError("libvirt refused the VM definition: " + last_libvirt_error());
+    }
+    if (virDomainCreate(domain.get()) != 0) {
+        const std::string error = last_libvirt_error();
+        virDomainUndefineFlags(domain.get(), VIR_DOMAIN_UNDEFINE_NVRAM);
+        throw InfrastructureError("the VM would not start: " + error,
+                                  "check that qemu-system-x86 is installed");
+    }
+    return Domain(std::move(domain));
+}
+
+std::vector<std::string> Connection::domain_names() {
+    virDomainPtr* domains = nullptr;
+    const int count = virConnectListAllDomains(connection_.get(), &domains, 0);
+    if (count < 0) {
+        throw InfrastructureError("cannot list libvirt domains: " + last_libvirt_error());
+    }
+    std::vector<std::string> names;
+    for (int i = 0; i < count; ++i) {
+        const DomainPtr domain(domains[i]);
+        names.emplace_back(virDomainGetName(domain.get()));
+    }
+    free(domains);
+    return names;
+}
+
+std::unique_ptr<Domain> Connection::find(const std::string& name) {
+    DomainPtr domain(virDomainLookupByName(connection_.get(), name.c_str()));
+    if (!domain) {
+        return nullptr;
+    }
+    return std::make_unique<Domain>(std::move(domain));
+}
+
+} // namespace contractor::virt

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <libvirt/libvirt.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+// Owning wrappers for libvirt handles. Every failure becomes an InfrastructureError carrying
+// libvirt's own message and a hint.
+namespace contractor::virt {
+
+struct ConnectDeleter {
+    void operator()(virConnectPtr connection) const { virConnectClose(connection); }
+};
+struct DomainDeleter {
+    void operator()(virDomainPtr domain) const { virDomainFree(domain); }
+};
+using ConnectPtr = std::unique_ptr<virConnect, ConnectDeleter>;
+using DomainPtr = std::unique_ptr<virDomain, DomainDeleter>;
+
+// libvirt's message for the last failure on this thread.
+std::string last_libvirt_error();
+
+// Stops libvirt from printing its errors on stderr itself; they reach the user through our
+// exceptions instead. Called once at start-up, and by Connection's constructor.
+void silence_libvirt_errors();
+
+class Domain {
+public:
+    explicit Domain(DomainPtr domain) : domain_(std::move(domain)) {}
+
+    std::string name() const;
+    bool is_active() const;
+    // Pulls the plug; quiet when the domain is already off.
+    void destroy();
+    // Forgets the definition; quiet when it is already gone.
+    void undefine();
+
+private:
+    DomainPtr domain_;
+};
+
+class Connection {
+public:
+    // Opens `uri` (e.g. qemu:///session). Throws InfrastructureError with a hint.
+    explicit Connection(const std::string& uri);
+
+    // Defines a persistent domain from XML and starts it.
+    Domain define_and_start(const std::string& xml);
+    // Names of all domains, running or not.
+    std::vector<std::string> domain_names();
+    // The domain called `name`, or nullptr-like empty optional when there is none.
+    std::unique_ptr<Domain> find(const std::string& name);
+
+    const std::string& uri() const { return uri_; }
+
+private:
+    std::string uri_;
+    ConnectPtr connection_;
+};
+
+} // namespace contractor::virt

@@ -1,0 +1,181 @@
+#include "vm/machine.hpp"
+
+#include "proc/process.hpp"
+#include "ssh/keys.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "virt/domain_xml.hpp"
+#include "vm/seed.hpp"
+
+#include <arpa/inet.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <random>
+#include <sys/socket.h>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
+
+namespace contractor::vm {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string random_hex(std::size_t length) {
+    std::random_device device;
+    std::uniform_int_distribution<unsigned> digit(0, 15);
+    std::string out;
+    for (std::size_t i = 0; i < length; ++i) {
+        out += "0123456789abcdef"[digit(device)];
+    }
+    return out;
+}
+
+// The first bytes of `file`, up to `count`.
+std::string read_prefix(const fs::path& file, std::size_t count, std::size_t offset = 0) {
+    std::ifstream in(file, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(offset));
+    std::string out(count, '\0');
+    in.read(out.data(), static_cast<std::streamsize>(count));
+    out.resize(static_cast<std::size_t>(in.gcount()));
+    return out;
+}
+
+bool is_qcow2(const fs::path& file) { return read_prefix(file, 4) == std::string("QFI\xfb", 4); }
+
+// A GPT disk (the "EFI PART" signature at LBA 1) boots through UEFI.
+bool has_gpt(const fs::path& image, const fs::path& scratch) {
+    fs::path raw = image;
+    if (is_qcow2(image)) {
+        raw = scratch / "first-sectors.raw";
+        proc::run_checked({"qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=512", "count=2",
+                           "if=" + image.string(), "of=" + raw.string()});
+    }
+    return read_prefix(raw, 8, 512) == "EFI PART";
+}
+
+} // namespace
+
+int free_loopback_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        throw InfrastructureError("cannot find a free port on 127.0.0.1");
+    }
+    close(fd);
+    return ntohs(address.sin_port);
+}
+
+std::unique_ptr<Machine> Machine::boot(virt::Connection& connection,
+                                       const image::ImageCache& cache,
+                                       const BootRequest& request) {
+    std::unique_ptr<Machine> machine(new Machine());
+    machine->name_ = request.name_prefix + "-" + std::to_string(getpid()) + "-" + random_hex(6);
+    machine->run_directory_ = request.runs_directory / machine->name_;
+    fs::create_directories(machine->run_directory_);
+    fs::permissions(machine->run_directory_, fs::perms::owner_all);
+    const fs::path run = machine->run_directory_;
+
+    const fs::path image = fs::absolute(request.image);
+    if (!fs::is_regular_file(image)) {
+        throw UsageError("worker image " + image.string() + " does not exist",
+                         "build one with 'contractor image build worker --output FILE'");
+    }
+    virt::VmDefinition definition;
+    definition.name = machine->name_;
+    definition.accel = request.accel;
+    definition.memory_bytes = request.memory_bytes;
+    definition.vcpus = request.vcpus;
+    definition.disk = run / "disk.qcow2";
+    definition.seed = run / "seed.img";
+    definition.console = run / "console.log";
+    definition.nvram = run / "efi-vars.fd";
+    definition.ssh_port = free_loopback_port();
+
+    const std::string digest = image::file_sha256(image, cache.root());
+    if (const auto entry = cache.find_by_disk(digest)) {
+        machine->direct_kernel_ = true;
+        definition.direct_kernel = virt::DirectKernel{
+            entry->kernel(), entry->initrd(),
+            "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet init=" + entry->init};
+    } else {
+        definition.firmware = has_gpt(image, run) ? virt::Firmware::efi : virt::Firmware::bios;
+    }
+    proc::run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", image.string(), "-F",
+                       is_qcow2(image) ? "qcow2" : "raw", definition.disk.string()});
+
+    const ssh::KeyPair host_key = ssh::generate_key_pair();
+    const ssh::KeyPair client_key = ssh::generate_key_pair();
+    SeedContents seed;
+    seed.user = request.user;
+    seed.hostname = request.user == "worker" ? "worker" : "contractor-" + request.user;
+    seed.authorized_key = client_key.public_key;
+    seed.host_private_key = host_key.private_key;
+    seed.host_public_key = host_key.public_key;
+    seed.network = virt::guest_network;
+    seed.instance_id = machine->name_;
+    write_seed(definition.seed, seed);
+
+    machine->endpoint_.port = definition.ssh_port;
+    machine->endpoint_.user = request.user;
+    machine->endpoint_.pinned_host_key = host_key.public_key;
+    machine->endpoint_.private_key = client_key.private_key;
+
+    util::debug("vm", "defining " + machine->name_);
+    machine->domain_ =
+        std::make_unique<virt::Domain>(connection.define_and_start(virt::domain_xml(definition)));
+    machine->started_at_ = std::chrono::steady_clock::now();
+    return machine;
+}
+
+Machine::~Machine() {
+    if (keep_) {
+        return;
+    }
+    if (domain_) {
+        domain_->destroy();
+        domain_->undefine();
+    }
+    std::error_code error;
+    fs::remove_all(run_directory_, error);
+}
+
+std::string Machine::console_tail(std::size_t lines) const {
+    std::ifstream in(run_directory_ / "console.log", std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return proc::tail_lines(text, lines);
+}
+
+void Machine::wait_until_ready(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string last_error = "nothing answered on the SSH port";
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!domain_->is_active()) {
+            throw InfrastructureError("VM " + name_ + " stopped while booting; last console lines:\n" +
+                                      console_tail(15));
+        }
+        try {
+            ssh::Session session(endpoint_, std::chrono::seconds(5));
+            return;
+        } catch (const ssh::ConnectError& error) {
+            // Until sshd runs, QEMU accepts and drops the forwarded connection; a cloud-init
+            // image may also briefly run sshd before its keys are in place. Only the pinned
+            // host key and the per-boot client key are ever accepted.
+            last_error = error.what();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw InfrastructureError("VM " + name_ + " did not accept SSH within " +
+                                  std::to_string(timeout.count()) + " s (" + last_error +
+                                  "); last console lines:\n" + console_tail(15),
+                              "a broken image or a kernel panic shows in the console lines");
+}
+
+} // namespace contractor::vm

@@ -1,0 +1,74 @@
+#pragma once
+
+#include "image/cache.hpp"
+#include "ssh/session.hpp"
+#include "virt/accel.hpp"
+#include "virt/libvirt.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace contractor::vm {
+
+// What to boot and how big.
+struct BootRequest {
+    std::filesystem::path image;                 // a contractor image or any bootable disk
+    std::string user = "worker";                 // the account the per-boot key logs into
+    std::string name_prefix = "contractor-worker";
+    std::uint64_t memory_bytes = 1024ULL * 1024 * 1024;
+    unsigned vcpus = 1;
+    virt::Accel accel = virt::Accel::tcg;
+    std::filesystem::path runs_directory;        // per-run folders (overlay, seed, console)
+};
+
+// A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key
+// (pinned: the client only ever accepts that key) and a new client key. The destructor
+// destroys and undefines the domain and deletes the overlay, seed and console log, whatever
+// happened before.
+class Machine {
+public:
+    // Creates the overlay and seed, defines and starts the domain. Images from contractor's
+    // cache (or copies of them, recognised by digest) boot straight into their kernel; others
+    // boot through firmware (UEFI for GPT disks, BIOS otherwise) with cloud-init NoCloud.
+    static std::unique_ptr<Machine> boot(virt::Connection& connection,
+                                         const image::ImageCache& cache,
+                                         const BootRequest& request);
+    ~Machine();
+    Machine(const Machine&) = delete;
+    Machine& operator=(const Machine&) = delete;
+
+    // Waits until sshd accepts the per-boot key with the pinned host key. Throws
+    // InfrastructureError naming the cause and the last console lines when the VM stops or
+    // `timeout` passes.
+    void wait_until_ready(std::chrono::seconds timeout);
+
+    // How to reach the VM with its per-boot credentials.
+    const ssh::Endpoint& endpoint() const { return endpoint_; }
+    const std::string& name() const { return name_; }
+    bool boots_direct_kernel() const { return direct_kernel_; }
+    // When define+start returned.
+    std::chrono::steady_clock::time_point started_at() const { return started_at_; }
+    // The last `lines` lines the VM printed on its serial console.
+    std::string console_tail(std::size_t lines) const;
+    // Keeps the run's files and domain when destroyed (for debugging).
+    void keep() { keep_ = true; }
+
+private:
+    Machine() = default;
+
+    std::string name_;
+    std::filesystem::path run_directory_;
+    ssh::Endpoint endpoint_;
+    bool direct_kernel_ = false;
+    bool keep_ = false;
+    std::chrono::steady_clock::time_point started_at_;
+    std::unique_ptr<virt::Domain> domain_;
+};
+
+// A free TCP port on 127.0.0.1 (bound and released; QEMU binds it right after).
+int free_loopback_port();
+
+} // namespace contractor::vm
