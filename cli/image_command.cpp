@@ -37,9 +37,9 @@ struct ImageOptions {
 };
 
 std::string age(fs::file_time_type created) {
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                             fs::file_time_type::clock::now() - created)
-                             .count();
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(fs::file_time_type::clock::now() - created)
+            .count();
     return spec::format_duration(static_cast<std::uint64_t>(std::max<long long>(seconds, 0)));
 }
 
@@ -51,16 +51,15 @@ int run_build(const ImageOptions& options, Context& context) {
                 << image::recipe_digest(recipe, options.includes) << std::endl;
     const auto report = image::build_image(
         recipe, options.includes, cache, [&](const std::string& step, double seconds) {
-            context.err << (tty ? "  \u2713 " : "contractor: image: ") << step << " ("
-                        << std::fixed << std::setprecision(1) << seconds << " s)" << std::endl;
+            context.err << (tty ? "  \u2713 " : "contractor: image: ") << step << " (" << std::fixed
+                        << std::setprecision(1) << seconds << " s)" << std::endl;
         });
     context.err << "contractor: image " << recipe.name << " "
                 << (report.from_cache ? "was already cached" : "built") << " in " << std::fixed
-                << std::setprecision(1) << report.seconds.count() << " s: "
-                << report.image.disk().string() << std::endl;
+                << std::setprecision(1) << report.seconds.count()
+                << " s: " << report.image.disk().string() << std::endl;
     if (!options.output.empty()) {
-        fs::copy_file(report.image.disk(), options.output,
-                      fs::copy_options::overwrite_existing);
+        fs::copy_file(report.image.disk(), options.output, fs::copy_options::overwrite_existing);
         context.err << "contractor: image copied to " << options.output << std::endl;
     }
     context.out << report.image.disk().string() << '\n';
@@ -71,7 +70,8 @@ int run_list(Context& context) {
     const image::ImageCache cache(image::ImageCache::default_root());
     const auto images = cache.list();
     context.out << std::left << std::setw(10) << "NAME" << std::setw(18) << "DIGEST"
-                << std::setw(12) << "SIZE" << "AGE\n";
+                << std::setw(12) << "SIZE"
+                << "AGE\n";
     for (const auto& entry : images) {
         context.out << std::left << std::setw(10) << entry.name << std::setw(18) << entry.digest
                     << std::setw(12) << spec::format_size(entry.size_on_disk())
@@ -151,16 +151,24 @@ void add_image_command(CLI::App& parent, CommandAction& action) {
     build->add_option("--output", options->output, "also copy the disk image to this file");
     build->add_option("--include", options->includes, "an extra Debian package (repeatable)");
     build->callback([options, &action] {
-        action = [options](Context& context) { return run_build(*options, context); };
+        action = [options](Context& context) {
+            return run_build(*options, context);
+        };
     });
 
     CLI::App* list = image->add_subcommand("list", "Show the cached images");
-    list->callback([&action] { action = [](Context& context) { return run_list(context); }; });
+    list->callback([&action] {
+        action = [](Context& context) {
+            return run_list(context);
+        };
+    });
 
     CLI::App* remove = image->add_subcommand("rm", "Remove cached images by name or digest");
     remove->add_option("NAME", options->name, "an image name or digest prefix")->required();
     remove->callback([options, &action] {
-        action = [options](Context& context) { return run_remove(*options, context); };
+        action = [options](Context& context) {
+            return run_remove(*options, context);
+        };
     });
 
     CLI::App* boot = image->add_subcommand(
@@ -174,7 +182,9 @@ void add_image_command(CLI::App& parent, CommandAction& action) {
     boot->add_flag("--keep", options->keep, "leave the VM running afterwards");
     boot->add_option("COMMAND", options->command, "command to run (after --)");
     boot->callback([options, &action] {
-        action = [options](Context& context) { return run_boot(*options, context); };
+        action = [options](Context& context) {
+            return run_boot(*options, context);
+        };
     });
 }
 

@@ -53,7 +53,8 @@ std::string shell_quoted(const std::string& text) {
     return out + "'";
 }
 
-template <typename Step> void timed(const std::string& name, const StepReporter& report, Step step) {
+template <typename Step>
+void timed(const std::string& name, const StepReporter& report, Step step) {
     const auto start = std::chrono::steady_clock::now();
     step();
     report(name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -101,20 +102,18 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
     // mkfs.ext4 -d cannot read a tarball, and a folder made in unshare mode belongs to
     // sub-uids). The `download` hooks copy the kernel and initrd out the same way.
     timed("debian root filesystem (mmdebstrap)", report_step, [&] {
-        proc::run_checked({"mmdebstrap", "--mode=auto", "--format=ext2",
-                           "--variant=" + recipe.variant, "--include=" + joined(packages, ','),
-                           "--dpkgopt=path-exclude=/usr/share/man/*",
-                           "--dpkgopt=path-exclude=/usr/share/doc/*",
-                           "--dpkgopt=path-exclude=/usr/share/locale/*",
-                           "--customize-hook=" + shell_quoted(recipe.customize.string()) +
-                               " \"$1\"",
-                           "--customize-hook=download /boot/vmlinuz " +
-                               (staging / "vmlinuz").string(),
-                           "--customize-hook=download /boot/initrd.img " +
-                               (staging / "initrd.img").string(),
-                           recipe.suite, raw.string()},
-                          options, "is Debian's mirror reachable? Run with CONTRACTOR_DEBUG=1 "
-                                   "to see the command");
+        proc::run_checked(
+            {"mmdebstrap", "--mode=auto", "--format=ext2", "--variant=" + recipe.variant,
+             "--include=" + joined(packages, ','), "--dpkgopt=path-exclude=/usr/share/man/*",
+             "--dpkgopt=path-exclude=/usr/share/doc/*",
+             "--dpkgopt=path-exclude=/usr/share/locale/*",
+             "--customize-hook=" + shell_quoted(recipe.customize.string()) + " \"$1\"",
+             "--customize-hook=download /boot/vmlinuz " + (staging / "vmlinuz").string(),
+             "--customize-hook=download /boot/initrd.img " + (staging / "initrd.img").string(),
+             recipe.suite, raw.string()},
+            options,
+            "is Debian's mirror reachable? Run with CONTRACTOR_DEBUG=1 "
+            "to see the command");
     });
     // ext2 to ext4 (journal, extents), grown to the recipe's size; all on the file, no mount.
     timed("ext4 filesystem (tune2fs, resize2fs)", report_step, [&] {
@@ -126,8 +125,8 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
             throw InfrastructureError("e2fsck " + check.describe() + ": " +
                                       proc::tail_lines(check.output, 5));
         }
-        proc::run_checked({"resize2fs", "-f", raw.string(),
-                           std::to_string(recipe.disk_size / 1024) + "K"});
+        proc::run_checked(
+            {"resize2fs", "-f", raw.string(), std::to_string(recipe.disk_size / 1024) + "K"});
     });
     timed("qcow2 disk (qemu-img convert)", report_step, [&] {
         proc::run_checked({"qemu-img", "convert", "-O", "qcow2", raw.string(),

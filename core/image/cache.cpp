@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sys/stat.h>
@@ -182,8 +182,8 @@ std::string file_sha256(const fs::path& file, const fs::path& memo_root) {
         throw UsageError("cannot read image " + file.string() + ": " + std::strerror(errno),
                          "check the worker-image path");
     }
-    const std::string key = std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) +
-                            ":" + std::to_string(info.st_size) + ":" +
+    const std::string key = std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) + ":" +
+                            std::to_string(info.st_size) + ":" +
                             std::to_string(info.st_mtim.tv_sec) + "." +
                             std::to_string(info.st_mtim.tv_nsec);
     const fs::path memo_file = memo_root / "digests.json";

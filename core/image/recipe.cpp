@@ -30,10 +30,9 @@ Recipe load_recipe(const std::filesystem::path& directory, const std::string& na
     }
     const yaml::Document document = yaml::load_document(file.string());
     const spec::FieldReader reader(document);
-    reader.check_mapping("",
-                         {"name", "suite", "variant", "disk-size", "packages", "customize",
-                          "files", "init"},
-                         "the recipe");
+    reader.check_mapping(
+        "", {"name", "suite", "variant", "disk-size", "packages", "customize", "files", "init"},
+        "the recipe");
     for (auto key : {"name", "suite", "variant", "disk-size", "packages", "customize", "init"}) {
         reader.require_key("", key, "the recipe");
     }
@@ -53,7 +52,8 @@ Recipe load_recipe(const std::filesystem::path& directory, const std::string& na
     if (const auto* files = reader.find("/files"); files != nullptr && files->is_object()) {
         for (const auto& [variable, path] : files->items()) {
             const std::string pointer = yaml::child_pointer("/files", variable);
-            recipe.files.emplace_back(variable, (folder / reader.string(pointer)).lexically_normal());
+            recipe.files.emplace_back(variable,
+                                      (folder / reader.string(pointer)).lexically_normal());
         }
     }
     recipe.init = reader.string("/init");

@@ -11,16 +11,16 @@ namespace contractor::image {
 // An image recipe (images/NAME/recipe.yaml): a Debian root filesystem made by mmdebstrap,
 // shaped by a customize script, packed into an ext4 disk.
 struct Recipe {
-    std::filesystem::path file;       // the recipe.yaml
+    std::filesystem::path file; // the recipe.yaml
     std::string name;
-    std::string suite;                // Debian suite, e.g. bookworm
-    std::string variant;              // mmdebstrap variant, e.g. minbase
-    std::uint64_t disk_size = 0;      // bytes
+    std::string suite;           // Debian suite, e.g. bookworm
+    std::string variant;         // mmdebstrap variant, e.g. minbase
+    std::uint64_t disk_size = 0; // bytes
     std::vector<std::string> packages;
-    std::filesystem::path customize;  // absolute path of the customize script
+    std::filesystem::path customize; // absolute path of the customize script
     // Host files the customize script reads, as environment variables, absolute paths.
     std::vector<std::pair<std::string, std::filesystem::path>> files;
-    std::string init;                 // what the initrd starts
+    std::string init; // what the initrd starts
 };
 
 // The folder with the image recipes: $CONTRACTOR_IMAGES_DIR, else the source tree's images/.

@@ -2,10 +2,9 @@
 
 #include "util/error.hpp"
 
-#include <openssl/evp.h>
-
 #include <cstdio>
 #include <fstream>
+#include <openssl/evp.h>
 #include <vector>
 
 namespace contractor::image {
@@ -16,7 +15,8 @@ struct Sha256::Context {
 };
 
 Sha256::Sha256() : context_(std::make_unique<Context>()) {
-    if (!context_->context || EVP_DigestInit_ex(context_->context.get(), EVP_sha256(), nullptr) != 1) {
+    if (!context_->context ||
+        EVP_DigestInit_ex(context_->context.get(), EVP_sha256(), nullptr) != 1) {
         throw InfrastructureError("OpenSSL could not start a SHA-256 digest");
     }
 }

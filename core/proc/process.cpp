@@ -62,9 +62,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
         return result;
     }
     util::debug("proc", "run: " + joined(argv));
-    const auto program = argv[0].find('/') == std::string::npos
-                             ? bp::search_path(argv[0])
-                             : boost::filesystem::path(argv[0]);
+    const auto program = argv[0].find('/') == std::string::npos ? bp::search_path(argv[0])
+                                                                : boost::filesystem::path(argv[0]);
     if (program.empty()) {
         result.start_error = argv[0] + " not found in PATH";
         return result;
@@ -81,13 +80,19 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
     try {
         bp::group group;
         bp::child child;
+        // Every child gets a process group of its own: a timeout kills the group whole, and
+        // a child that signals its own group (mmdebstrap sends SIGHUP to its group when it
+        // fails) cannot hit contractor. limit_handles closes every inherited descriptor but
+        // stdin, stdout and stderr: children must not hold contractor's (or its parent's)
+        // files, and mmdebstrap breaks when its pipes land on descriptors above 9 (dash
+        // cannot redirect to them), which a parent like ctest with many open files causes.
         if (capture != nullptr) {
             child = bp::child(program, bp::args(arguments), bp::env(child_environment),
-                              (bp::std_out & bp::std_err) > capture, bp::std_in < bp::null,
-                              group);
+                              (bp::std_out & bp::std_err) > capture, bp::std_in < bp::null, group,
+                              bp::limit_handles);
         } else {
             child = bp::child(program, bp::args(arguments), bp::env(child_environment),
-                              bp::std_in < bp::null, group);
+                              bp::std_in < bp::null, group, bp::limit_handles);
         }
         bool finished = true;
         if (options.timeout) {
@@ -96,7 +101,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
             child.wait();
         }
         if (!finished) {
-            group.terminate();
+            std::error_code ignored;
+            group.terminate(ignored);
+            child.terminate(ignored);
             child.wait();
             result.state = ProcessResult::State::timed_out;
         } else {
@@ -126,12 +133,52 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
     return result;
 }
 
+struct BackgroundProcess::State {
+    bp::group group;
+    bp::child child;
+};
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
+                                     const std::filesystem::path& output)
+    : state_(std::make_unique<State>()) {
+    util::debug("proc", "start: " + joined(argv));
+    const auto program = bp::search_path(argv.at(0));
+    if (program.empty()) {
+        throw InfrastructureError(argv[0] + " not found in PATH");
+    }
+    const std::vector<std::string> arguments(argv.begin() + 1, argv.end());
+    try {
+        state_->child =
+            bp::child(program, bp::args(arguments), (bp::std_out & bp::std_err) > output.string(),
+                      bp::std_in < bp::null, state_->group, bp::limit_handles);
+    } catch (const bp::process_error& error) {
+        throw InfrastructureError(argv[0] + " could not start: " + error.what());
+    }
+}
+
+BackgroundProcess::~BackgroundProcess() {
+    std::error_code error;
+    if (state_->child.running(error)) {
+        state_->group.terminate(error);
+    }
+    state_->child.wait(error);
+}
+
+bool BackgroundProcess::running() {
+    std::error_code error;
+    return state_->child.running(error);
+}
+
+int BackgroundProcess::pid() const {
+    return state_->child.id();
+}
+
 std::string run_checked(const std::vector<std::string>& argv, const ProcessOptions& options,
                         const std::string& hint) {
     ProcessResult result = run_process(argv, options);
     if (!result.succeeded()) {
         std::string message = argv[0] + " " + result.describe();
-        const std::string tail = tail_lines(result.output, 5);
+        const std::string tail = tail_lines(result.output, 12);
         if (!tail.empty()) {
             message += ": " + tail;
         }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,10 +16,10 @@ namespace contractor::proc {
 struct ProcessResult {
     enum class State { exited, killed, timed_out, failed_to_start };
     State state = State::failed_to_start;
-    int exit_code = -1;       // for exited
-    int signal = 0;           // for killed
-    std::string output;       // stdout and stderr, interleaved, when captured
-    std::string start_error;  // for failed_to_start
+    int exit_code = -1;      // for exited
+    int signal = 0;          // for killed
+    std::string output;      // stdout and stderr, interleaved, when captured
+    std::string start_error; // for failed_to_start
 
     bool succeeded() const { return state == State::exited && exit_code == 0; }
     // "exited with 1", "killed by signal 9", "timed out", "could not start: ..."
@@ -41,6 +42,23 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
 // ended and the last lines of its output when it does not succeed.
 std::string run_checked(const std::vector<std::string>& argv, const ProcessOptions& options = {},
                         const std::string& hint = {});
+
+// A program running in the background with its output going to a file; killed (with its
+// process group) and reaped when this object goes away.
+class BackgroundProcess {
+public:
+    BackgroundProcess(const std::vector<std::string>& argv, const std::filesystem::path& output);
+    ~BackgroundProcess();
+    BackgroundProcess(const BackgroundProcess&) = delete;
+    BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+    bool running();
+    int pid() const;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
 
 // The last `lines` lines of `text`, for error messages.
 std::string tail_lines(std::string_view text, std::size_t lines);

@@ -5,7 +5,9 @@
 namespace contractor::ssh {
 namespace {
 
-std::string last_error(ssh_session session) { return ssh_get_error(session); }
+std::string last_error(ssh_session session) {
+    return ssh_get_error(session);
+}
 
 // The base64 part of an "ssh-ed25519 AAAA... comment" line.
 std::string key_body(const std::string& line) {
@@ -73,10 +75,9 @@ Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout)
     const KeyPtr client_key(client_raw);
     const int auth = ssh_userauth_publickey(s, nullptr, client_key.get());
     if (auth != SSH_AUTH_SUCCESS) {
-        throw ConnectError(auth == SSH_AUTH_DENIED ? ConnectFailure::auth_denied
-                                                   : ConnectFailure::other,
-                           "the server refused the key for " + endpoint.user + ": " +
-                               last_error(s));
+        throw ConnectError(
+            auth == SSH_AUTH_DENIED ? ConnectFailure::auth_denied : ConnectFailure::other,
+            "the server refused the key for " + endpoint.user + ": " + last_error(s));
     }
 }
 

@@ -19,6 +19,8 @@ void debug(std::string_view category, const std::string& message) {
     }
 }
 
-void notice(const std::string& message) { std::cerr << "contractor: " << message << std::endl; }
+void notice(const std::string& message) {
+    std::cerr << "contractor: " << message << std::endl;
+}
 
 } // namespace contractor::util

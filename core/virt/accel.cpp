@@ -59,9 +59,8 @@ bool cpu_has_virtualisation_flags() {
     if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0 || vcpu < 0 || run_size <= 0) {
         _exit(4);
     }
-    auto* run = static_cast<kvm_run*>(
-        mmap(nullptr, static_cast<std::size_t>(run_size), PROT_READ | PROT_WRITE, MAP_SHARED,
-             vcpu, 0));
+    auto* run = static_cast<kvm_run*>(mmap(nullptr, static_cast<std::size_t>(run_size),
+                                           PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0));
     kvm_sregs sregs{};
     kvm_regs regs{};
     if (run == MAP_FAILED || ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0) {
@@ -126,7 +125,9 @@ AccelRequest parse_accel_request(std::string_view text) {
     throw UsageError("unknown accelerator '" + std::string(text) + "'", "use auto, kvm or tcg");
 }
 
-std::string_view to_string(Accel accel) { return accel == Accel::kvm ? "kvm" : "tcg"; }
+std::string_view to_string(Accel accel) {
+    return accel == Accel::kvm ? "kvm" : "tcg";
+}
 
 AccelChoice choose_accel(AccelRequest request) {
     if (request == AccelRequest::tcg) {

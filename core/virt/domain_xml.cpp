@@ -52,7 +52,7 @@ std::string domain_xml(const VmDefinition& vm) {
             << "    <initrd>" << xml(vm.direct_kernel->initrd.string()) << "</initrd>\n"
             << "    <cmdline>" << xml(vm.direct_kernel->command_line) << "</cmdline>\n";
     } else if (efi) {
-        out << "    <loader readonly='yes' type='pflash'>" << ovmf_code << "</loader>\n"
+        out << "    <loader readonly='yes' secure='no' type='pflash'>" << ovmf_code << "</loader>\n"
             << "    <nvram template='" << ovmf_vars << "'>" << xml(vm.nvram.string())
             << "</nvram>\n";
     }

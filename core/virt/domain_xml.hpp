@@ -25,13 +25,13 @@ struct VmDefinition {
     Accel accel = Accel::tcg;
     std::uint64_t memory_bytes = 1024ULL * 1024 * 1024;
     unsigned vcpus = 1;
-    std::filesystem::path disk;      // qcow2 overlay, /dev/vda
-    std::filesystem::path seed;      // raw FAT seed, /dev/vdb, read-only
-    std::filesystem::path console;   // serial console log file
+    std::filesystem::path disk;    // qcow2 overlay, /dev/vda
+    std::filesystem::path seed;    // raw FAT seed, /dev/vdb, read-only
+    std::filesystem::path console; // serial console log file
     std::optional<DirectKernel> direct_kernel;
     Firmware firmware = Firmware::bios;
-    std::filesystem::path nvram;     // EFI variables, for Firmware::efi
-    int ssh_port = 0;                // host loopback port forwarded to the guest's port 22
+    std::filesystem::path nvram; // EFI variables, for Firmware::efi
+    int ssh_port = 0;            // host loopback port forwarded to the guest's port 22
 };
 
 // The libvirt domain XML. The NIC is QEMU user networking with restrict=on: the guest cannot

@@ -15,14 +15,18 @@ namespace {
 void ignore_error(void*, virErrorPtr) {}
 } // namespace
 
-void silence_libvirt_errors() { virSetErrorFunc(nullptr, ignore_error); }
+void silence_libvirt_errors() {
+    virSetErrorFunc(nullptr, ignore_error);
+}
 
 std::string Domain::name() const {
     const char* name = virDomainGetName(domain_.get());
     return name != nullptr ? name : "";
 }
 
-bool Domain::is_active() const { return virDomainIsActive(domain_.get()) == 1; }
+bool Domain::is_active() const {
+    return virDomainIsActive(domain_.get()) == 1;
+}
 
 void Domain::destroy() {
     if (is_active()) {

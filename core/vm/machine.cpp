@@ -41,7 +41,9 @@ std::string read_prefix(const fs::path& file, std::size_t count, std::size_t off
     return out;
 }
 
-bool is_qcow2(const fs::path& file) { return read_prefix(file, 4) == std::string("QFI\xfb", 4); }
+bool is_qcow2(const fs::path& file) {
+    return read_prefix(file, 4) == std::string("QFI\xfb", 4);
+}
 
 // A GPT disk (the "EFI PART" signature at LBA 1) boots through UEFI.
 bool has_gpt(const fs::path& image, const fs::path& scratch) {
@@ -73,8 +75,7 @@ int free_loopback_port() {
     return ntohs(address.sin_port);
 }
 
-std::unique_ptr<Machine> Machine::boot(virt::Connection& connection,
-                                       const image::ImageCache& cache,
+std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image::ImageCache& cache,
                                        const BootRequest& request) {
     std::unique_ptr<Machine> machine(new Machine());
     machine->name_ = request.name_prefix + "-" + std::to_string(getpid()) + "-" + random_hex(6);
@@ -158,8 +159,8 @@ void Machine::wait_until_ready(std::chrono::seconds timeout) {
     std::string last_error = "nothing answered on the SSH port";
     while (std::chrono::steady_clock::now() < deadline) {
         if (!domain_->is_active()) {
-            throw InfrastructureError("VM " + name_ + " stopped while booting; last console lines:\n" +
-                                      console_tail(15));
+            throw InfrastructureError(
+                "VM " + name_ + " stopped while booting; last console lines:\n" + console_tail(15));
         }
         try {
             ssh::Session session(endpoint_, std::chrono::seconds(5));

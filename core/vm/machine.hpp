@@ -15,13 +15,13 @@ namespace contractor::vm {
 
 // What to boot and how big.
 struct BootRequest {
-    std::filesystem::path image;                 // a contractor image or any bootable disk
-    std::string user = "worker";                 // the account the per-boot key logs into
+    std::filesystem::path image; // a contractor image or any bootable disk
+    std::string user = "worker"; // the account the per-boot key logs into
     std::string name_prefix = "contractor-worker";
     std::uint64_t memory_bytes = 1024ULL * 1024 * 1024;
     unsigned vcpus = 1;
     virt::Accel accel = virt::Accel::tcg;
-    std::filesystem::path runs_directory;        // per-run folders (overlay, seed, console)
+    std::filesystem::path runs_directory; // per-run folders (overlay, seed, console)
 };
 
 // A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key
@@ -33,9 +33,8 @@ public:
     // Creates the overlay and seed, defines and starts the domain. Images from contractor's
     // cache (or copies of them, recognised by digest) boot straight into their kernel; others
     // boot through firmware (UEFI for GPT disks, BIOS otherwise) with cloud-init NoCloud.
-    static std::unique_ptr<Machine> boot(virt::Connection& connection,
-                                         const image::ImageCache& cache,
-                                         const BootRequest& request);
+    static std::unique_ptr<Machine>
+    boot(virt::Connection& connection, const image::ImageCache& cache, const BootRequest& request);
     ~Machine();
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;

@@ -4,8 +4,8 @@
 #include "util/error.hpp"
 
 #include <fstream>
-#include <system_error>
 #include <sys/stat.h>
+#include <system_error>
 
 namespace contractor::vm {
 namespace fs = std::filesystem;
@@ -40,20 +40,24 @@ std::string indented(const std::string& text, const std::string& indent) {
 std::string user_data(const SeedContents& seed) {
     return "#cloud-config\n"
            "users:\n"
-           "  - name: " + seed.user + "\n"
+           "  - name: " +
+           seed.user +
+           "\n"
            "    shell: /bin/bash\n"
            "    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n"
            "    lock_passwd: true\n"
            "    ssh_authorized_keys:\n"
-           "      - " + seed.authorized_key + "\n"
+           "      - " +
+           seed.authorized_key +
+           "\n"
            "ssh_pwauth: false\n"
            "disable_root: true\n"
            "ssh_deletekeys: true\n"
            "ssh_genkeytypes: []\n"
            "ssh_keys:\n"
            "  ed25519_private: |\n" +
-           indented(seed.host_private_key, "    ") +
-           "  ed25519_public: " + seed.host_public_key + "\n";
+           indented(seed.host_private_key, "    ") + "  ed25519_public: " + seed.host_public_key +
+           "\n";
 }
 
 } // namespace

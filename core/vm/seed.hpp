@@ -10,11 +10,11 @@ namespace contractor::vm {
 struct SeedContents {
     std::string hostname = "worker";
     std::string user = "worker";
-    std::string authorized_key;      // "ssh-ed25519 AAAA..."
-    std::string host_private_key;    // OpenSSH format
-    std::string host_public_key;     // "ssh-ed25519 AAAA..."
-    std::string network;             // "ADDRESS/PREFIX GATEWAY"
-    std::string instance_id;         // cloud-init's, unique per boot
+    std::string authorized_key;   // "ssh-ed25519 AAAA..."
+    std::string host_private_key; // OpenSSH format
+    std::string host_public_key;  // "ssh-ed25519 AAAA..."
+    std::string network;          // "ADDRESS/PREFIX GATEWAY"
+    std::string instance_id;      // cloud-init's, unique per boot
 };
 
 // Writes a 2 MiB FAT image labelled CIDATA at `file` (mkfs.vfat + mcopy: no mount, no root).
