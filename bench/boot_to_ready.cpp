@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
         fs::create_directories(work);
         const fs::path floor_initrd = make_floor_initrd(work);
 
-        virt::Connection connection("qemu:///session");
+        virt::Connection connection(virt::default_uri());
         std::vector<double> worker;
         std::vector<double> floor;
         for (int run = 0; run < runs; ++run) {

@@ -103,7 +103,7 @@ int run_boot(const ImageOptions& options, Context& context) {
         context.err << "contractor: " << accel.reason << std::endl;
     }
     const image::ImageCache cache(image::ImageCache::default_root());
-    virt::Connection connection("qemu:///session");
+    virt::Connection connection(virt::default_uri());
     vm::BootRequest request;
     request.image = options.image;
     request.user = options.user;

@@ -4,6 +4,8 @@
 
 #include <libvirt/virterror.h>
 
+#include <unistd.h>
+
 namespace contractor::virt {
 
 std::string last_libvirt_error() {
@@ -18,6 +20,8 @@ void ignore_error(void*, virErrorPtr) {}
 void silence_libvirt_errors() {
     virSetErrorFunc(nullptr, ignore_error);
 }
+
+std::string default_uri() { return geteuid() == 0 ? "qemu:///system" : "qemu:///session"; }
 
 std::string Domain::name() const {
     const char* name = virDomainGetName(domain_.get());
@@ -45,9 +49,10 @@ Connection::Connection(const std::string& uri) : uri_(uri) {
     if (!connection_) {
         throw InfrastructureError("cannot connect to libvirt at " + uri + ": " +
                                       last_libvirt_error(),
-                                  "is libvirt installed (scripts/install-deps)? For "
-                                  "qemu:///system, is libvirtd running and are you in the "
-                                  "libvirt group?");
+                                  uri == "qemu:///system"
+                                      ? "run contractor as a normal user (it needs no root and "
+                                        "uses qemu:///session), or start libvirtd"
+                                      : "is libvirt installed (scripts/install-deps)?");
     }
 }
 

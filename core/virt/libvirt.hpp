@@ -26,6 +26,10 @@ std::string last_libvirt_error();
 // exceptions instead. Called once at start-up, and by Connection's constructor.
 void silence_libvirt_errors();
 
+// libvirt's per-user daemon, qemu:///session, for a normal user (NoRoot). As root, whose
+// "session" is the system daemon, qemu:///system.
+std::string default_uri();
+
 class Domain {
 public:
     explicit Domain(DomainPtr domain) : domain_(std::move(domain)) {}

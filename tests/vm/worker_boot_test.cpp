@@ -45,7 +45,7 @@ ssh::ConnectFailure failure_of(const ssh::Endpoint& endpoint) {
 TEST_CASE("a worker boots with per-boot credentials and refuses everything else", "[vm]") {
     const image::ImageCache cache(image::ImageCache::default_root());
     const fs::path image = worker_image();
-    virt::Connection connection("qemu:///session");
+    virt::Connection connection(virt::default_uri());
     vm::BootRequest request;
     request.image = image;
     request.accel = virt::choose_accel(virt::AccelRequest::automatic).accel;
