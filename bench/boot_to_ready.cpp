@@ -75,8 +75,9 @@ fs::path make_floor_initrd(const fs::path& directory) {
                                        fs::perms::group_exec | fs::perms::others_read |
                                        fs::perms::others_exec);
     const fs::path initrd = directory / "floor.cpio";
-    proc::run_checked({"sh", "-c", "cd '" + root.string() + "' && find . | cpio --quiet -o -H newc > '" +
-                                       initrd.string() + "'"});
+    proc::run_checked({"sh", "-c",
+                       "cd '" + root.string() + "' && find . | cpio --quiet -o -H newc > '" +
+                           initrd.string() + "'"});
     return initrd;
 }
 
@@ -86,11 +87,27 @@ double floor_boot(const fs::path& kernel, const fs::path& initrd, const fs::path
     fs::remove(console);
     const auto start = Clock::now();
     proc::BackgroundProcess qemu(
-        {"qemu-system-x86_64", "-machine",
-         std::string("pc,accel=") + (accel == virt::Accel::kvm ? "kvm" : "tcg"), "-m", "1024",
-         "-smp", "1", "-kernel", kernel.string(), "-initrd", initrd.string(), "-append",
-         "console=ttyS0 quiet", "-serial", "file:" + console.string(), "-display", "none",
-         "-monitor", "none", "-nic", "none"},
+        {"qemu-system-x86_64",
+         "-machine",
+         std::string("pc,accel=") + (accel == virt::Accel::kvm ? "kvm" : "tcg"),
+         "-m",
+         "1024",
+         "-smp",
+         "1",
+         "-kernel",
+         kernel.string(),
+         "-initrd",
+         initrd.string(),
+         "-append",
+         "console=ttyS0 quiet",
+         "-serial",
+         "file:" + console.string(),
+         "-display",
+         "none",
+         "-monitor",
+         "none",
+         "-nic",
+         "none"},
         directory / "floor-qemu.log");
     while (!file_contains(console, "floor: ready")) {
         if (seconds_since(start) > 120 || !qemu.running()) {
@@ -118,12 +135,13 @@ int main(int argc, char** argv) {
         const auto accel = virt::choose_accel(virt::AccelRequest::automatic);
         std::cerr << "bench: " << accel.reason << "\n";
         const auto recipe = image::load_recipe(image::recipes_directory(), "worker");
-        const auto no_steps = [](const std::string&, double) {};
+        const auto no_steps = [](const std::string&, double) {
+        };
 
         double cold_seconds = -1;
         if (cold) {
-            const fs::path scratch = fs::temp_directory_path() / ("contractor-bench-cache-" +
-                                                                  std::to_string(getpid()));
+            const fs::path scratch =
+                fs::temp_directory_path() / ("contractor-bench-cache-" + std::to_string(getpid()));
             const image::ImageCache cold_cache(scratch);
             cold_seconds = image::build_image(recipe, {}, cold_cache, no_steps).seconds.count();
             fs::remove_all(scratch);

@@ -21,7 +21,9 @@ void silence_libvirt_errors() {
     virSetErrorFunc(nullptr, ignore_error);
 }
 
-std::string default_uri() { return geteuid() == 0 ? "qemu:///system" : "qemu:///session"; }
+std::string default_uri() {
+    return geteuid() == 0 ? "qemu:///system" : "qemu:///session";
+}
 
 std::string Domain::name() const {
     const char* name = virDomainGetName(domain_.get());
@@ -47,12 +49,11 @@ Connection::Connection(const std::string& uri) : uri_(uri) {
     silence_libvirt_errors();
     connection_.reset(virConnectOpen(uri.c_str()));
     if (!connection_) {
-        throw InfrastructureError("cannot connect to libvirt at " + uri + ": " +
-                                      last_libvirt_error(),
-                                  uri == "qemu:///system"
-                                      ? "run contractor as a normal user (it needs no root and "
-                                        "uses qemu:///session), or start libvirtd"
-                                      : "is libvirt installed (scripts/install-deps)?");
+        throw InfrastructureError(
+            "cannot connect to libvirt at " + uri + ": " + last_libvirt_error(),
+            uri == "qemu:///system" ? "run contractor as a normal user (it needs no root and "
+                                      "uses qemu:///session), or start libvirtd"
+                                    : "is libvirt installed (scripts/install-deps)?");
     }
 }
 

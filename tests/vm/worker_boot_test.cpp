@@ -61,7 +61,8 @@ TEST_CASE("a worker boots with per-boot credentials and refuses everything else"
     CHECK(who.output == "worker\nsudo-ok\n");
 
     // The only host key is the one this boot brought, and it is the pinned one.
-    const auto keys = session.run("ls /etc/ssh/ | grep ssh_host_; cat /etc/ssh/ssh_host_ed25519_key.pub");
+    const auto keys =
+        session.run("ls /etc/ssh/ | grep ssh_host_; cat /etc/ssh/ssh_host_ed25519_key.pub");
     CHECK(keys.output == "ssh_host_ed25519_key\nssh_host_ed25519_key.pub\n" +
                              machine->endpoint().pinned_host_key + "\n");
 
