@@ -6,7 +6,9 @@
 #include <boost/process.hpp>
 
 #include <cstdio>
+#include <fcntl.h>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <unistd.h>
 
@@ -45,6 +47,11 @@ std::string tail_lines(std::string_view text, std::size_t lines) {
 
 namespace {
 
+struct FileCloser {
+    void operator()(std::FILE* file) const { std::fclose(file); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
 std::string joined(const std::vector<std::string>& argv) {
     std::string out;
     for (const auto& word : argv) {
@@ -77,6 +84,12 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
     // Output goes to an unlinked temporary file rather than a pipe: no reader thread is needed
     // and a chatty child can never block on a full pipe.
     std::FILE* capture = options.capture_output ? std::tmpfile() : nullptr;
+    // Close-on-exec on our own descriptors: the child gets them as 0, 1 and 2 (dup2 clears the
+    // flag there), and keeps no second copy.
+    const FilePtr null_input(std::fopen("/dev/null", "re"));
+    if (capture != nullptr) {
+        fcntl(fileno(capture), F_SETFD, FD_CLOEXEC);
+    }
     try {
         bp::group group;
         bp::child child;
@@ -88,11 +101,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
         // cannot redirect to them), which a parent like ctest with many open files causes.
         if (capture != nullptr) {
             child = bp::child(program, bp::args(arguments), bp::env(child_environment),
-                              (bp::std_out & bp::std_err) > capture, bp::std_in < bp::null, group,
-                              bp::limit_handles);
+                              (bp::std_out & bp::std_err) > capture, bp::std_in < null_input.get(),
+                              group, bp::limit_handles);
         } else {
             child = bp::child(program, bp::args(arguments), bp::env(child_environment),
-                              bp::std_in < bp::null, group, bp::limit_handles);
+                              bp::std_in < null_input.get(), group, bp::limit_handles);
         }
         bool finished = true;
         if (options.timeout) {
@@ -150,7 +163,7 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
     try {
         state_->child =
             bp::child(program, bp::args(arguments), (bp::std_out & bp::std_err) > output.string(),
-                      bp::std_in < bp::null, state_->group, bp::limit_handles);
+                      bp::std_in < bp::close, state_->group, bp::limit_handles);
     } catch (const bp::process_error& error) {
         throw InfrastructureError(argv[0] + " could not start: " + error.what());
     }

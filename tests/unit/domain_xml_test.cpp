@@ -1,0 +1,69 @@
+#include "virt/domain_xml.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace contractor::virt;
+using Catch::Matchers::Contains;
+
+namespace {
+
+VmDefinition definition() {
+    VmDefinition vm;
+    vm.name = "contractor-worker-1-abc";
+    vm.memory_bytes = 512ULL * 1024 * 1024;
+    vm.vcpus = 2;
+    vm.disk = "/runs/x/disk.qcow2";
+    vm.seed = "/runs/x/seed.img";
+    vm.console = "/runs/x/console.log";
+    vm.nvram = "/runs/x/efi-vars.fd";
+    vm.ssh_port = 40022;
+    return vm;
+}
+
+} // namespace
+
+TEST_CASE("a direct-kernel worker under TCG", "[virt]") {
+    VmDefinition vm = definition();
+    vm.direct_kernel = DirectKernel{"/cache/vmlinuz", "/cache/initrd.img", "root=/dev/vda rw"};
+    const std::string xml = domain_xml(vm);
+    CHECK_THAT(xml, Contains("<domain type='qemu'"));
+    CHECK_THAT(xml, Contains("<memory unit='b'>536870912</memory>"));
+    CHECK_THAT(xml, Contains("<vcpu>2</vcpu>"));
+    CHECK_THAT(xml, Contains("<kernel>/cache/vmlinuz</kernel>"));
+    CHECK_THAT(xml, Contains("<cmdline>root=/dev/vda rw</cmdline>"));
+    CHECK_THAT(xml, Contains("<source file='/runs/x/seed.img'/>"));
+    CHECK_THAT(xml, Contains("<readonly/>"));
+    // The guest can open no connection; the only way in is loopback to its sshd.
+    CHECK_THAT(xml, Contains("user,id=contractor0,restrict=on,hostfwd=tcp:127.0.0.1:40022-"
+                             "10.0.2.15:22"));
+    CHECK_THAT(xml, !Contains("<loader"));
+    CHECK_THAT(xml, !Contains("host-passthrough"));
+}
+
+TEST_CASE("a foreign GPT image boots through UEFI without Secure Boot", "[virt]") {
+    VmDefinition vm = definition();
+    vm.firmware = Firmware::efi;
+    vm.accel = Accel::kvm;
+    const std::string xml = domain_xml(vm);
+    CHECK_THAT(xml, Contains("<domain type='kvm'"));
+    CHECK_THAT(xml, Contains("machine='q35'"));
+    CHECK_THAT(xml, Contains("secure='no' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd"));
+    CHECK_THAT(xml, Contains("<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>"
+                             "/runs/x/efi-vars.fd</nvram>"));
+    CHECK_THAT(xml, Contains("<cpu mode='host-passthrough'/>"));
+    CHECK_THAT(xml, !Contains("<kernel>"));
+}
+
+TEST_CASE("names and paths are XML-escaped", "[virt]") {
+    VmDefinition vm = definition();
+    vm.name = "a<b>&'c'";
+    CHECK_THAT(domain_xml(vm), Contains("<name>a&lt;b&gt;&amp;&apos;c&apos;</name>"));
+}
+
+TEST_CASE("accelerator requests", "[virt]") {
+    CHECK(parse_accel_request("auto") == AccelRequest::automatic);
+    CHECK(parse_accel_request("kvm") == AccelRequest::kvm);
+    CHECK(parse_accel_request("tcg") == AccelRequest::tcg);
+    CHECK_THROWS(parse_accel_request("hvf"));
+    CHECK(choose_accel(AccelRequest::tcg).accel == Accel::tcg);
+}
