@@ -45,15 +45,15 @@ bool is_qcow2(const fs::path& file) {
     return read_prefix(file, 4) == std::string("QFI\xfb", 4);
 }
 
-// A GPT disk (the "EFI PART" signature at LBA 1) boots through UEFI.
-bool has_gpt(const fs::path& image, const fs::path& scratch) {
-    fs::path raw = image;
-    if (is_qcow2(image)) {
-        raw = scratch / "first-sectors.raw";
-        proc::run_checked({"qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=512", "count=2",
-                           "if=" + image.string(), "of=" + raw.string()});
+// The first three sectors of the disk in `image`, whatever its format.
+std::string first_sectors(const fs::path& image, const fs::path& scratch) {
+    if (!is_qcow2(image)) {
+        return read_prefix(image, 1536);
     }
-    return read_prefix(raw, 8, 512) == "EFI PART";
+    const fs::path raw = scratch / "first-sectors.raw";
+    proc::run_checked({"qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=512", "count=3",
+                       "if=" + image.string(), "of=" + raw.string()});
+    return read_prefix(raw, 1536);
 }
 
 } // namespace
@@ -107,7 +107,18 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
             entry->kernel(), entry->initrd(),
             "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet init=" + entry->init};
     } else {
-        definition.firmware = has_gpt(image, run) ? virt::Firmware::efi : virt::Firmware::bios;
+        const std::string sectors = first_sectors(image, run);
+        // An unpartitioned ext4 disk (superblock magic 0xEF53 at byte 1080) is a contractor
+        // image: it has no bootloader, and its kernel lives in the cache entry it came from.
+        if (sectors.size() >= 1082 && sectors.substr(1080, 2) == std::string("\x53\xEF", 2)) {
+            throw UsageError(image.string() + " is a contractor image whose cache entry is gone "
+                                              "(it has no bootloader of its own)",
+                             "rebuild it with 'contractor image build worker --output FILE'");
+        }
+        // A GPT disk (the "EFI PART" signature at LBA 1) boots through UEFI.
+        definition.firmware = sectors.size() >= 520 && sectors.substr(512, 8) == "EFI PART"
+                                  ? virt::Firmware::efi
+                                  : virt::Firmware::bios;
     }
     proc::run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", image.string(), "-F",
                        is_qcow2(image) ? "qcow2" : "raw", definition.disk.string()});
