@@ -51,8 +51,16 @@ int run_build(const ImageOptions& options, Context& context) {
                 << image::recipe_digest(recipe, options.includes) << std::endl;
     const auto report = image::build_image(
         recipe, options.includes, cache, [&](const std::string& step, double seconds) {
-            context.err << (tty ? "  \u2713 " : "contractor: image: ") << step << " (" << std::fixed
-                        << std::setprecision(1) << seconds << " s)" << std::endl;
+            // On a terminal the step shows while it runs and is ticked off in place; in a log,
+            // one line per finished step.
+            if (seconds < 0) {
+                if (tty) {
+                    context.err << "  ... " << step << std::flush;
+                }
+                return;
+            }
+            context.err << (tty ? "\r  done: " : "contractor: image: ") << step << " ("
+                        << std::fixed << std::setprecision(1) << seconds << " s)" << std::endl;
         });
     context.err << "contractor: image " << recipe.name << " "
                 << (report.from_cache ? "was already cached" : "built") << " in " << std::fixed

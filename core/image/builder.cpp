@@ -56,6 +56,7 @@ std::string shell_quoted(const std::string& text) {
 template <typename Step>
 void timed(const std::string& name, const StepReporter& report, Step step) {
     const auto start = std::chrono::steady_clock::now();
+    report(name, -1);
     step();
     report(name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }

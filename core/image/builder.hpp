@@ -20,7 +20,8 @@ struct BuildReport {
     std::chrono::duration<double> seconds{};
 };
 
-// Reports one finished step: its name and how long it took.
+// Reports a step: called with seconds < 0 when it starts, and with how long it took when it
+// ends.
 using StepReporter = std::function<void(const std::string& step, double seconds)>;
 
 // Returns the cached image for the recipe and packages, building it first when it is not

@@ -26,7 +26,9 @@ fs::path worker_image() {
     const auto recipe = image::load_recipe(image::recipes_directory(), "worker");
     return image::build_image(recipe, {}, cache,
                               [](const std::string& step, double seconds) {
-                                  std::cerr << "image: " << step << " (" << seconds << " s)\n";
+                                  if (seconds >= 0) {
+                                      std::cerr << "image: " << step << " (" << seconds << " s)\n";
+                                  }
                               })
         .image.disk();
 }
