@@ -81,6 +81,8 @@ std::string domain_xml(const VmDefinition& vm) {
         << "      <target port='0'/>\n"
         << "    </serial>\n"
         << "    <video><model type='none'/></video>\n"
+        // Entropy from the host: without it sshd waits seconds for the guest's pool.
+        << "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n"
         << "    <memballoon model='none'/>\n"
         << "  </devices>\n"
         // libvirt's own <interface type='user'> has no port forwards with the slirp backend

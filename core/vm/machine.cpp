@@ -168,19 +168,34 @@ std::string Machine::console_tail(std::size_t lines) const {
 void Machine::wait_until_ready(std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string last_error = "nothing answered on the SSH port";
+    int attempts = 0;
     while (std::chrono::steady_clock::now() < deadline) {
         if (!domain_->is_active()) {
             throw InfrastructureError(
                 "VM " + name_ + " stopped while booting; last console lines:\n" + console_tail(15));
         }
+        const std::string console = console_tail(40);
+        if (console.find("contractor-worker: error") != std::string::npos) {
+            throw InfrastructureError("VM " + name_ + " failed to boot; last console lines:\n" +
+                                      console_tail(15));
+        }
+        // QEMU accepts a forwarded connection before the guest's sshd listens and then sends
+        // nothing, so an attempt made too early waits for its whole timeout. contractor-init
+        // announces "ready" on the console: after that one patient attempt suffices. Before
+        // it (and for images that do not announce), short attempts that grow to 5 s.
+        const bool announced = console.find("contractor-worker: ready") != std::string::npos;
+        const auto attempt_timeout = announced
+                                         ? std::chrono::seconds(30)
+                                         : std::chrono::seconds(std::min(5, 1 + attempts / 3));
+        ++attempts;
         try {
-            ssh::Session session(endpoint_, std::chrono::seconds(5));
+            ssh::Session session(endpoint_, attempt_timeout);
             return;
         } catch (const ssh::ConnectError& error) {
-            // Until sshd runs, QEMU accepts and drops the forwarded connection; a cloud-init
-            // image may also briefly run sshd before its keys are in place. Only the pinned
-            // host key and the per-boot client key are ever accepted.
+            // A cloud-init image may briefly run sshd before its keys are in place. Only the
+            // pinned host key and the per-boot client key are ever accepted.
             last_error = error.what();
+            util::debug("vm", "ssh attempt " + std::to_string(attempts) + ": " + last_error);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

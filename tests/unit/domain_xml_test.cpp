@@ -33,6 +33,7 @@ TEST_CASE("a direct-kernel worker under TCG", "[virt]") {
     CHECK_THAT(xml, Contains("<cmdline>root=/dev/vda rw</cmdline>"));
     CHECK_THAT(xml, Contains("<source file='/runs/x/seed.img'/>"));
     CHECK_THAT(xml, Contains("<readonly/>"));
+    CHECK_THAT(xml, Contains("<rng model='virtio'>"));
     // The guest can open no connection; the only way in is loopback to its sshd.
     CHECK_THAT(xml, Contains("user,id=contractor0,restrict=on,hostfwd=tcp:127.0.0.1:40022-"
                              "10.0.2.15:22"));
