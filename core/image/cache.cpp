@@ -2,6 +2,7 @@
 
 #include "image/sha256.hpp"
 #include "util/error.hpp"
+#include "util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -58,16 +59,6 @@ std::optional<CachedImage> read_entry(const fs::path& directory) {
     std::error_code error;
     image.created = fs::last_write_time(directory / "image.json", error);
     return image;
-}
-
-std::string random_suffix() {
-    std::random_device device;
-    std::uniform_int_distribution<unsigned> digit(0, 15);
-    std::string out;
-    for (int i = 0; i < 8; ++i) {
-        out += "0123456789abcdef"[digit(device)];
-    }
-    return out;
 }
 
 } // namespace
@@ -157,7 +148,7 @@ std::size_t ImageCache::remove(const std::string& name_or_digest) {
 }
 
 fs::path ImageCache::make_staging() const {
-    const fs::path staging = root_ / (".staging-" + random_suffix());
+    const fs::path staging = root_ / (".staging-" + util::random_hex(8));
     fs::create_directories(staging);
     return staging;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <random>
 #include <vector>
 
 namespace contractor::util {
@@ -39,6 +40,16 @@ std::optional<std::string> closest_match(std::string_view word,
         }
     }
     return best;
+}
+
+std::string random_hex(std::size_t length) {
+    std::random_device device;
+    std::uniform_int_distribution<unsigned> digit(0, 15);
+    std::string out;
+    for (std::size_t i = 0; i < length; ++i) {
+        out += "0123456789abcdef"[digit(device)];
+    }
+    return out;
 }
 
 std::string quoted(std::string_view word) {

@@ -14,6 +14,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 std::optional<std::string> closest_match(std::string_view word,
                                          std::span<const std::string_view> candidates);
 
+// `length` random lower-case hex digits, for names that must not collide.
+std::string random_hex(std::size_t length);
+
 // `word` in single quotes with control characters escaped, for error messages.
 std::string quoted(std::string_view word);
 

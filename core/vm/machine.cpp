@@ -4,6 +4,7 @@
 #include "ssh/keys.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/text.hpp"
 #include "virt/domain_xml.hpp"
 #include "vm/seed.hpp"
 
@@ -20,16 +21,6 @@ namespace contractor::vm {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string random_hex(std::size_t length) {
-    std::random_device device;
-    std::uniform_int_distribution<unsigned> digit(0, 15);
-    std::string out;
-    for (std::size_t i = 0; i < length; ++i) {
-        out += "0123456789abcdef"[digit(device)];
-    }
-    return out;
-}
 
 // The first bytes of `file`, up to `count`.
 std::string read_prefix(const fs::path& file, std::size_t count, std::size_t offset = 0) {
@@ -78,7 +69,8 @@ int free_loopback_port() {
 std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image::ImageCache& cache,
                                        const BootRequest& request) {
     std::unique_ptr<Machine> machine(new Machine());
-    machine->name_ = request.name_prefix + "-" + std::to_string(getpid()) + "-" + random_hex(6);
+    machine->name_ =
+        request.name_prefix + "-" + std::to_string(getpid()) + "-" + util::random_hex(6);
     machine->run_directory_ = request.runs_directory / machine->name_;
     fs::create_directories(machine->run_directory_);
     fs::permissions(machine->run_directory_, fs::perms::owner_all);
