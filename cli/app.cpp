@@ -1,6 +1,7 @@
 #include "cli/app.hpp"
 
 #include "cli/command.hpp"
+#include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/text.hpp"
 
@@ -100,6 +101,9 @@ int run(int argc, char** argv, Context& context) {
     }
     try {
         return action(context);
+    } catch (const Interrupted& interrupted) {
+        context.err << "contractor: " << interrupted.what() << "; cleaned up" << std::endl;
+        return 128 + interrupted.signal();
     } catch (const Error& error) {
         print_error(context.err, error.what(), error.hint());
         return to_int(error.exit_code());
@@ -111,6 +115,7 @@ int run(int argc, char** argv, Context& context) {
 }
 
 int main(int argc, char** argv) {
+    util::install_cancel_handlers();
     Context context{
         {environment("XDG_CONFIG_HOME"), environment("HOME"), std::nullopt}, std::cout, std::cerr};
     return run(argc, argv, context);

@@ -1,5 +1,6 @@
 #include "proc/process.hpp"
 
+#include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -107,11 +108,23 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
             child = bp::child(program, bp::args(arguments), bp::env(child_environment),
                               bp::std_in < null_input.get(), group, bp::limit_handles);
         }
-        bool finished = true;
-        if (options.timeout) {
-            finished = child.wait_for(*options.timeout);
-        } else {
-            child.wait();
+        // Waits in short slices so that Ctrl-C (util::cancel_requested) stops the child's
+        // whole process group promptly instead of waiting for it to finish.
+        bool finished = false;
+        const auto deadline = options.timeout ? std::chrono::steady_clock::now() + *options.timeout
+                                              : std::chrono::steady_clock::time_point::max();
+        while (!finished && !util::cancel_requested() &&
+               std::chrono::steady_clock::now() < deadline) {
+            finished = child.wait_for(std::chrono::milliseconds(100));
+        }
+        if (!finished && util::cancel_requested()) {
+            std::error_code ignored;
+            group.terminate(ignored);
+            child.wait(ignored);
+            if (capture != nullptr) {
+                std::fclose(capture);
+            }
+            throw Interrupted(util::cancel_signal());
         }
         if (!finished) {
             std::error_code ignored;

@@ -38,4 +38,17 @@ public:
         : Error(what, std::move(hint), ExitCode::infrastructure) {}
 };
 
+// The user pressed Ctrl-C or the process got SIGTERM: thrown from waiting loops so that every
+// destructor runs; main exits with 128 + the signal number, as shells do.
+class Interrupted : public Error {
+public:
+    explicit Interrupted(int signal)
+        : Error(signal == 15 ? "terminated" : "interrupted", {}, ExitCode::usage), signal_(signal) {
+    }
+    int signal() const { return signal_; }
+
+private:
+    int signal_;
+};
+
 } // namespace contractor

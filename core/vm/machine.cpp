@@ -2,6 +2,7 @@
 
 #include "proc/process.hpp"
 #include "ssh/keys.hpp"
+#include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
@@ -162,6 +163,9 @@ void Machine::wait_until_ready(std::chrono::seconds timeout) {
     std::string last_error = "nothing answered on the SSH port";
     int attempts = 0;
     while (std::chrono::steady_clock::now() < deadline) {
+        if (util::cancel_requested()) {
+            throw Interrupted(util::cancel_signal());
+        }
         if (!domain_->is_active()) {
             throw InfrastructureError(
                 "VM " + name_ + " stopped while booting; last console lines:\n" + console_tail(15));

@@ -1,4 +1,5 @@
 #include "proc/process.hpp"
+#include "util/cancel.hpp"
 #include "util/error.hpp"
 
 #include <catch2/catch.hpp>
@@ -66,4 +67,21 @@ TEST_CASE("a background process is killed and reaped with its object", "[proc]")
     }
     CHECK(::kill(pid, 0) != 0);
     std::filesystem::remove(log);
+}
+
+TEST_CASE("a cancellation stops a running child and throws Interrupted", "[proc]") {
+    std::thread canceller([] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        util::request_cancel(SIGINT);
+    });
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        proc::run_process({"sleep", "30"});
+        FAIL("run_process returned although a cancellation was requested");
+    } catch (const Interrupted& interrupted) {
+        CHECK(interrupted.signal() == SIGINT);
+    }
+    canceller.join();
+    util::clear_cancel();
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
