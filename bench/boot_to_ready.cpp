@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -153,6 +154,12 @@ int main(int argc, char** argv) {
 
         const fs::path work = cache.root().parent_path() / ("bench-" + std::to_string(getpid()));
         fs::create_directories(work);
+        // Removed on every path out, failures included.
+        const std::unique_ptr<const fs::path, void (*)(const fs::path*)> work_guard(
+            &work, [](const fs::path* path) {
+                std::error_code ignored;
+                fs::remove_all(*path, ignored);
+            });
         const fs::path floor_initrd = make_floor_initrd(work);
 
         virt::Connection connection(virt::default_uri());
@@ -172,8 +179,6 @@ int main(int argc, char** argv) {
             std::cerr << "bench: run " << run + 1 << ": floor " << floor.back() << " s, worker "
                       << worker.back() << " s\n";
         }
-        fs::remove_all(work);
-
         const double ratio = median(worker) / median(floor);
         std::printf("%-36s %10s   %s\n", "metric", "median", "runs");
         std::printf("%-36s %10.2f   %s\n", "worker boot-to-ready (s)", median(worker),
