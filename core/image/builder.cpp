@@ -5,8 +5,6 @@
 #include "util/error.hpp"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <unistd.h>
 

@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>

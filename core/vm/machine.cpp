@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <fstream>
 #include <netinet/in.h>
-#include <random>
 #include <sys/socket.h>
 #include <system_error>
 #include <thread>
@@ -24,9 +23,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // The first bytes of `file`, up to `count`.
-std::string read_prefix(const fs::path& file, std::size_t count, std::size_t offset = 0) {
+std::string read_prefix(const fs::path& file, std::size_t count) {
     std::ifstream in(file, std::ios::binary);
-    in.seekg(static_cast<std::streamoff>(offset));
     std::string out(count, '\0');
     in.read(out.data(), static_cast<std::streamsize>(count));
     out.resize(static_cast<std::size_t>(in.gcount()));
