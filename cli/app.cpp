@@ -82,6 +82,9 @@ int run(int argc, char** argv, Context& context) {
     CommandAction action;
     add_dump_command(app, action);
     add_image_command(app, action);
+    add_build_command(app, action);
+    add_gc_command(app, action);
+    add_shell_command(app, action);
 
     try {
         check_command_word(app, argc, argv);

@@ -14,5 +14,8 @@ using CommandAction = std::function<int(Context&)>;
 // Each verb registers its options on `parent` and, when chosen, stores its action in `action`.
 void add_dump_command(CLI::App& parent, CommandAction& action);
 void add_image_command(CLI::App& parent, CommandAction& action);
+void add_build_command(CLI::App& parent, CommandAction& action);
+void add_gc_command(CLI::App& parent, CommandAction& action);
+void add_shell_command(CLI::App& parent, CommandAction& action);
 
 } // namespace contractor::cli

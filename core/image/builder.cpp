@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bumped whenever the build steps below change what they produce.
-constexpr std::string_view builder_version = "contractor-image-builder 3";
+constexpr std::string_view builder_version = "contractor-image-builder 4";
 
 // Removes a staging folder unless the build committed it.
 class StagingGuard {
@@ -100,16 +100,21 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
     // the image has the files' real owners and belongs to the user in both modes (Debian 12's
     // mkfs.ext4 -d cannot read a tarball, and a folder made in unshare mode belongs to
     // sub-uids). The `download` hooks copy the kernel and initrd out the same way.
+    std::vector<std::string> command = {
+        "mmdebstrap", "--mode=auto", "--format=ext2", "--variant=" + recipe.variant,
+        "--include=" + joined(packages, ','), "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--customize-hook=" + shell_quoted(recipe.customize.string()) + " \"$1\"",
+        "--customize-hook=download /boot/vmlinuz " + (staging / "vmlinuz").string(),
+        "--customize-hook=download /boot/initrd.img " + (staging / "initrd.img").string()};
+    if (recipe.keep_apt_lists) {
+        command.push_back("--skip=cleanup/apt");
+    }
+    command.push_back(recipe.suite);
+    command.push_back(raw.string());
     timed("debian root filesystem (mmdebstrap)", report_step, [&] {
         proc::run_checked(
-            {"mmdebstrap", "--mode=auto", "--format=ext2", "--variant=" + recipe.variant,
-             "--include=" + joined(packages, ','), "--dpkgopt=path-exclude=/usr/share/man/*",
-             "--dpkgopt=path-exclude=/usr/share/doc/*",
-             "--dpkgopt=path-exclude=/usr/share/locale/*",
-             "--customize-hook=" + shell_quoted(recipe.customize.string()) + " \"$1\"",
-             "--customize-hook=download /boot/vmlinuz " + (staging / "vmlinuz").string(),
-             "--customize-hook=download /boot/initrd.img " + (staging / "initrd.img").string(),
-             recipe.suite, raw.string()},
+            command,
             options,
             "is Debian's mirror reachable? Run with CONTRACTOR_DEBUG=1 "
             "to see the command");

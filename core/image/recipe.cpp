@@ -31,7 +31,8 @@ Recipe load_recipe(const std::filesystem::path& directory, const std::string& na
     const yaml::Document document = yaml::load_document(file.string());
     const spec::FieldReader reader(document);
     reader.check_mapping(
-        "", {"name", "suite", "variant", "disk-size", "packages", "customize", "files", "init"},
+        "", {"name", "suite", "variant", "disk-size", "packages", "customize", "files", "init",
+         "keep-apt-lists"},
         "the recipe");
     for (auto key : {"name", "suite", "variant", "disk-size", "packages", "customize", "init"}) {
         reader.require_key("", key, "the recipe");
@@ -57,6 +58,12 @@ Recipe load_recipe(const std::filesystem::path& directory, const std::string& na
         }
     }
     recipe.init = reader.string("/init");
+    if (const auto* keep = reader.find("/keep-apt-lists"); keep != nullptr) {
+        if (!keep->is_boolean()) {
+            reader.fail_at_value("/keep-apt-lists", "keep-apt-lists must be true or false");
+        }
+        recipe.keep_apt_lists = keep->get<bool>();
+    }
     return recipe;
 }
 

@@ -21,6 +21,9 @@ struct Recipe {
     // Host files the customize script reads, as environment variables, absolute paths.
     std::vector<std::pair<std::string, std::filesystem::path>> files;
     std::string init; // what the initrd starts
+    // Keep apt's package lists and caches in the image, so packages install without an
+    // `apt-get update` first (the worker: provisioning is faster).
+    bool keep_apt_lists = false;
 };
 
 // The folder with the image recipes: $CONTRACTOR_IMAGES_DIR, else the source tree's images/.

@@ -6,12 +6,18 @@
 
 #include <boost/process.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <fcntl.h>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <unistd.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+#include <cstring>
+#include <cerrno>
 
 namespace contractor::proc {
 
@@ -211,6 +217,168 @@ std::string run_checked(const std::vector<std::string>& argv, const ProcessOptio
         throw InfrastructureError(message, hint);
     }
     return std::move(result.output);
+}
+
+} // namespace contractor::proc
+
+namespace contractor::proc {
+
+struct PipedProcess::State {
+    pid_t pid = -1;
+    int input = -1;  // our end of the child's stdin
+    int output = -1; // our end of its stdout
+    int errors = -1; // our end of its stderr
+    std::optional<int> status;
+};
+
+namespace {
+
+int status_of(int native) {
+    return WIFSIGNALED(native) ? 128 + WTERMSIG(native) : WEXITSTATUS(native);
+}
+
+void close_fd(int& fd) {
+    if (fd >= 0) {
+        ::close(fd);
+        fd = -1;
+    }
+}
+
+} // namespace
+
+PipedProcess::PipedProcess(const std::vector<std::string>& argv,
+                           const std::vector<std::pair<std::string, std::string>>& environment)
+    : state_(std::make_unique<State>()) {
+    util::debug("proc", "start piped: " + joined(argv));
+    // posix_spawn rather than Boost.Process here: Boost 1.74's limit_handles closes the pipes
+    // it was given. The child gets the three pipes as 0, 1 and 2 and nothing else (closefrom),
+    // and a process group of its own, like every child.
+    int in[2];
+    int out[2];
+    int err[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
+        ::pipe2(err, O_CLOEXEC) != 0) {
+        throw InfrastructureError("cannot create pipes for " + argv.at(0));
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    sigset_t signals;
+    sigemptyset(&signals);
+    posix_spawnattr_setsigmask(&attributes, &signals);
+    sigaddset(&signals, SIGPIPE);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    posix_spawnattr_setsigdefault(&attributes, &signals);
+
+    std::vector<std::string> variables;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        const std::string variable = *entry;
+        const std::string name = variable.substr(0, variable.find('='));
+        bool replaced = false;
+        for (const auto& [override_name, value] : environment) {
+            replaced = replaced || override_name == name;
+        }
+        if (!replaced) {
+            variables.push_back(variable);
+        }
+    }
+    for (const auto& [name, value] : environment) {
+        variables.push_back(name + "=" + value);
+    }
+    std::vector<char*> env_pointers;
+    for (auto& variable : variables) {
+        env_pointers.push_back(variable.data());
+    }
+    env_pointers.push_back(nullptr);
+    std::vector<std::string> words = argv;
+    std::vector<char*> arg_pointers;
+    for (auto& word : words) {
+        arg_pointers.push_back(word.data());
+    }
+    arg_pointers.push_back(nullptr);
+
+    const int error = posix_spawnp(&state_->pid, arg_pointers[0], &actions, &attributes,
+                                   arg_pointers.data(), env_pointers.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    state_->input = in[1];
+    state_->output = out[0];
+    state_->errors = err[0];
+    if (error != 0) {
+        close_fd(state_->input);
+        close_fd(state_->output);
+        close_fd(state_->errors);
+        throw InfrastructureError(argv[0] + " could not start: " + std::strerror(error));
+    }
+}
+
+PipedProcess::~PipedProcess() {
+    if (!state_->status) {
+        terminate(std::chrono::milliseconds(2000));
+    }
+    close_fd(state_->input);
+    close_fd(state_->output);
+    close_fd(state_->errors);
+}
+
+int PipedProcess::stdin_fd() const {
+    return state_->input;
+}
+int PipedProcess::stdout_fd() const {
+    return state_->output;
+}
+int PipedProcess::stderr_fd() const {
+    return state_->errors;
+}
+void PipedProcess::close_stdin() {
+    close_fd(state_->input);
+}
+int PipedProcess::pid() const {
+    return state_->pid;
+}
+
+std::optional<int> PipedProcess::wait_for(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!state_->status) {
+        int native = 0;
+        const pid_t done = ::waitpid(state_->pid, &native, WNOHANG);
+        if (done == state_->pid) {
+            state_->status = status_of(native);
+        } else if (done < 0 && errno != EINTR) {
+            state_->status = 128 + SIGKILL; // not ours to wait for any more
+        } else if (std::chrono::steady_clock::now() >= deadline) {
+            break;
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    return state_->status;
+}
+
+int PipedProcess::terminate(std::chrono::milliseconds grace) {
+    if (state_->status) {
+        return *state_->status;
+    }
+    // SIGTERM first so the child can tear down what it started (a worker VM); SIGKILL for the
+    // group when it does not finish within `grace`.
+    ::kill(-state_->pid, SIGTERM);
+    if (auto status = wait_for(grace)) {
+        return *status;
+    }
+    ::kill(-state_->pid, SIGKILL);
+    return wait_for(std::chrono::seconds(10)).value_or(128 + SIGKILL);
 }
 
 } // namespace contractor::proc

@@ -60,6 +60,35 @@ private:
     std::unique_ptr<State> state_;
 };
 
+// A program whose stdin, stdout and stderr are pipes this process holds, for streaming in both
+// directions (the manager agent, a local hop's commands). Killed with its process group and
+// reaped when this object goes away.
+class PipedProcess {
+public:
+    // Starts `argv` (argv[0] looked up in PATH); throws InfrastructureError when it cannot.
+    explicit PipedProcess(const std::vector<std::string>& argv,
+                          const std::vector<std::pair<std::string, std::string>>& environment = {});
+    ~PipedProcess();
+    PipedProcess(const PipedProcess&) = delete;
+    PipedProcess& operator=(const PipedProcess&) = delete;
+
+    // Descriptors of our ends of the pipes; -1 once closed.
+    int stdin_fd() const;
+    int stdout_fd() const;
+    int stderr_fd() const;
+    void close_stdin();
+
+    // The exit status once it ended within `timeout` (128+N when killed by signal N).
+    std::optional<int> wait_for(std::chrono::milliseconds timeout);
+    // SIGTERM to the process group, then SIGKILL after `grace`; reaps it.
+    int terminate(std::chrono::milliseconds grace);
+    int pid() const;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
 // The last `lines` lines of `text`, for error messages.
 std::string tail_lines(std::string_view text, std::size_t lines);
 

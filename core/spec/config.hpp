@@ -17,6 +17,10 @@ struct UserConfig {
     // How VMs run: "auto" (KVM when it really works, else TCG), "kvm" or "tcg". The command
     // line's --accel overrides it.
     std::string accel = "auto";
+    // An HTTP proxy (http://HOST:PORT) the gateway sends every allowed worker connection
+    // through, instead of connecting itself: a local apt cache, a corporate proxy. The policy
+    // is still checked against the host the worker asked for.
+    std::optional<std::string> proxy;
     // The base network policy. A phase the config file does not mention keeps the built-in
     // base (Debian's mirrors for provisioning, nothing for the build).
     policy::EffectivePolicy network = policy::builtin_base_policy();

@@ -34,7 +34,14 @@ UserConfig load_user_config(const ConfigLocation& location) {
     const yaml::Document document = yaml::load_document(path->string());
     const FieldReader reader(document);
     if (!document.value.is_null()) {
-        reader.check_mapping("", {"limits", "network", "accel"}, "the config");
+        reader.check_mapping("", {"limits", "network", "accel", "proxy"}, "the config");
+        if (reader.find("/proxy") != nullptr) {
+            config.proxy = reader.string("/proxy");
+            if (config.proxy->rfind("http://", 0) != 0) {
+                reader.fail_at_value("/proxy", "the proxy must be an http:// URL",
+                                     "e.g. http://host.contractor.internal:3142 for apt-cacher-ng");
+            }
+        }
         if (reader.find("/accel") != nullptr) {
             config.accel = reader.string("/accel");
             if (config.accel != "auto" && config.accel != "kvm" && config.accel != "tcg") {

@@ -21,7 +21,7 @@ std::string key_body(const std::string& line) {
 
 } // namespace
 
-Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout)
+Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, int socket_fd)
     : session_(ssh_new()) {
     if (!session_) {
         throw ConnectError(ConnectFailure::other, "libssh could not create a session");
@@ -42,6 +42,10 @@ Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout)
     ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
     ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
     ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, "ssh-ed25519");
+    if (socket_fd >= 0) {
+        socket_t fd = socket_fd;
+        ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+    }
 
     if (ssh_connect(s) != SSH_OK) {
         const std::string error = last_error(s);

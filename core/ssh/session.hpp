@@ -31,7 +31,14 @@ class Session {
 public:
     // Connects, checks the server's key against the pinned one and authenticates with the
     // client key. Throws ConnectError (an InfrastructureError) naming what failed.
-    explicit Session(const Endpoint& endpoint, std::chrono::milliseconds timeout);
+    // With `socket_fd` >= 0 the session runs over that connected socket (a tunnel through
+    // another hop) instead of connecting to endpoint.host itself; libssh closes it when done.
+    explicit Session(const Endpoint& endpoint, std::chrono::milliseconds timeout,
+                     int socket_fd = -1);
+
+    // The libssh session, for channels (connection::SshHop). Not thread-safe: one user at a
+    // time.
+    ssh_session raw() const { return session_.get(); }
 
     // Runs `command` through the remote shell and waits for it.
     CommandResult run(const std::string& command);

@@ -34,6 +34,14 @@ bool Domain::is_active() const {
     return virDomainIsActive(domain_.get()) == 1;
 }
 
+std::optional<double> Domain::cpu_seconds() const {
+    virDomainInfo info{};
+    if (virDomainGetInfo(domain_.get(), &info) != 0 || info.cpuTime == 0) {
+        return std::nullopt;
+    }
+    return static_cast<double>(info.cpuTime) / 1e9;
+}
+
 void Domain::destroy() {
     if (is_active()) {
         virDomainDestroy(domain_.get());

@@ -3,6 +3,7 @@
 #include <libvirt/libvirt.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ public:
 
     std::string name() const;
     bool is_active() const;
+    // Guest CPU time over all vCPUs so far, in seconds; nullopt when libvirt cannot tell
+    // (the domain is off).
+    std::optional<double> cpu_seconds() const;
     // Pulls the plug; quiet when the domain is already off.
     void destroy();
     // Forgets the definition; quiet when it is already gone.

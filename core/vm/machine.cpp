@@ -13,6 +13,7 @@
 #include <fstream>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -111,8 +112,13 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
                                   ? virt::Firmware::efi
                                   : virt::Firmware::bios;
     }
-    proc::run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", image.string(), "-F",
-                       is_qcow2(image) ? "qcow2" : "raw", definition.disk.string()});
+    std::vector<std::string> create = {"qemu-img", "create", "-q", "-f", "qcow2", "-b",
+                                       image.string(), "-F", is_qcow2(image) ? "qcow2" : "raw",
+                                       definition.disk.string()};
+    if (request.disk_bytes > 0) {
+        create.push_back(std::to_string(request.disk_bytes));
+    }
+    proc::run_checked(create, {}, "a disk limit smaller than the image cannot work");
 
     const ssh::KeyPair host_key = ssh::generate_key_pair();
     const ssh::KeyPair client_key = ssh::generate_key_pair();
@@ -148,6 +154,14 @@ Machine::~Machine() {
     }
     std::error_code error;
     fs::remove_all(run_directory_, error);
+}
+
+std::uint64_t Machine::disk_usage() const {
+    struct stat status {};
+    if (::stat((run_directory_ / "disk.qcow2").c_str(), &status) != 0) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(status.st_blocks) * 512;
 }
 
 std::string Machine::console_tail(std::size_t lines) const {

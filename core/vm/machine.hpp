@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace contractor::vm {
 
@@ -22,6 +23,8 @@ struct BootRequest {
     unsigned vcpus = 1;
     virt::Accel accel = virt::Accel::tcg;
     std::filesystem::path runs_directory; // per-run folders (overlay, seed, console)
+    // The disk's virtual size; 0 keeps the image's size. The worker grows its filesystem to it.
+    std::uint64_t disk_bytes = 0;
 };
 
 // A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key
@@ -54,6 +57,12 @@ public:
     std::string console_tail(std::size_t lines) const;
     // Keeps the run's files and domain when destroyed (for debugging).
     void keep() { keep_ = true; }
+    // The libvirt domain, for usage figures.
+    const virt::Domain& domain() const { return *domain_; }
+    // The folder holding the overlay, seed, console log and credentials of this VM.
+    const std::filesystem::path& run_directory() const { return run_directory_; }
+    // Bytes the overlay takes on the host: what the guest wrote to its disk.
+    std::uint64_t disk_usage() const;
 
 private:
     Machine() = default;

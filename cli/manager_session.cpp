@@ -1,0 +1,212 @@
+#include "cli/manager_session.hpp"
+
+#include "util/cancel.hpp"
+#include "util/error.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace contractor::cli {
+namespace {
+
+// After Ctrl-C the manager tears the worker down and answers; this is how long it may take
+// before it is killed (destroying a domain takes well under a second, even under TCG).
+constexpr std::chrono::seconds cancel_grace(60);
+
+// The size of the data frames of the input stream: large enough that framing costs nothing,
+// small enough that a cancel is noticed quickly.
+constexpr std::size_t input_chunk = 1 << 20;
+
+ExitCode exit_code_from(const nlohmann::json& message) {
+    const int code = message.value("exit_code", to_int(ExitCode::infrastructure));
+    switch (code) {
+    case 1:
+        return ExitCode::build_failed;
+    case 2:
+        return ExitCode::usage;
+    case 3:
+        return ExitCode::limit_exceeded;
+    default:
+        return ExitCode::infrastructure;
+    }
+}
+
+} // namespace
+
+ManagerSession::ManagerSession(connection::RemoteCommand& manager, std::ostream& out,
+                               std::ostream& err, std::ofstream& log)
+    : manager_(manager), reader_(manager), writer_(manager), out_(out), err_(err), log_(log) {}
+
+void ManagerSession::handle_log(const protocol::Frame& frame) {
+    const bool is_build = frame.header.value("phase", "") == "build";
+    const bool is_stdout = frame.header.value("stream", "") == "stdout";
+    // Build output is the command's output: stdout to stdout. Everything else (provisioning,
+    // the build's stderr) goes to stderr, where people look and pipes do not.
+    std::ostream& target = is_build && is_stdout ? out_ : err_;
+    target.write(frame.payload.data(), static_cast<std::streamsize>(frame.payload.size()));
+    target.flush();
+    log_.write(frame.payload.data(), static_cast<std::streamsize>(frame.payload.size()));
+    log_.flush();
+}
+
+protocol::Frame ManagerSession::next_frame() {
+    for (;;) {
+        if (util::cancel_requested() && !cancel_sent_) {
+            err_ << "contractor: stopping the build and removing the worker..." << std::endl;
+            cancel_sent_ = true;
+            cancel_deadline_ = std::chrono::steady_clock::now() + cancel_grace;
+            try {
+                writer_.send({{"type", "cancel"}});
+                manager_.close_write();
+            } catch (const Error&) {
+                // The manager is gone already: the wait below notices.
+            }
+        }
+        if (cancel_sent_ && std::chrono::steady_clock::now() > cancel_deadline_) {
+            manager_.terminate();
+            throw Interrupted(util::cancel_signal());
+        }
+        std::optional<protocol::Frame> frame;
+        try {
+            frame = reader_.next(std::chrono::milliseconds(200));
+        } catch (const protocol::ProtocolError& error) {
+            if (cancel_sent_) {
+                throw Interrupted(util::cancel_signal());
+            }
+            const int status = manager_.wait();
+            throw InfrastructureError(std::string("contractor-manager ") +
+                                          (error.peer_gone() ? "stopped" : "broke the protocol") +
+                                          " (exit status " + std::to_string(status) + ")",
+                                      "run with CONTRACTOR_DEBUG=1 to see what it did");
+        }
+        if (!frame) {
+            continue;
+        }
+        const std::string& type = frame->type();
+        if (type == "status") {
+            err_ << "contractor: " << frame->header.value("text", "") << std::endl;
+            log_ << "contractor: " << frame->header.value("text", "") << "\n";
+            continue;
+        }
+        if (type == "phase") {
+            err_ << "contractor: == " << frame->header.value("name", "") << std::endl;
+            log_ << "contractor: == " << frame->header.value("name", "") << "\n";
+            continue;
+        }
+        if (type == "log") {
+            handle_log(*frame);
+            continue;
+        }
+        if (type == "error") {
+            if (cancel_sent_) {
+                throw Interrupted(util::cancel_signal());
+            }
+            throw Error(frame->header.value("message", "contractor-manager failed"),
+                        frame->header.value("hint", ""), exit_code_from(frame->header));
+        }
+        return std::move(*frame);
+    }
+}
+
+void ManagerSession::send_input(const SessionPaths& paths, BuildOutcome& outcome) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string chunk;
+    chunk.reserve(input_chunk);
+    const auto flush = [&] {
+        if (!chunk.empty()) {
+            writer_.send({{"type", "data"}}, chunk);
+            outcome.input_bytes += chunk.size();
+            chunk.clear();
+        }
+    };
+    transfer::pack_tree(paths.input, [&](const char* data, std::size_t size) {
+        if (util::cancel_requested()) {
+            throw Interrupted(util::cancel_signal());
+        }
+        while (size > 0) {
+            const std::size_t take = std::min(size, input_chunk - chunk.size());
+            chunk.append(data, take);
+            data += take;
+            size -= take;
+            if (chunk.size() == input_chunk) {
+                flush();
+            }
+        }
+    });
+    flush();
+    writer_.send({{"type", "data-end"}});
+    outcome.copy_in_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& outcome) {
+    transfer::SafeExtractor extractor(paths.workspace, paths.export_size);
+    std::string pending;
+    std::size_t offset = 0;
+    bool ended = false;
+    const auto source = [&](char* buffer, std::size_t capacity) -> std::size_t {
+        while (offset == pending.size() && !ended) {
+            protocol::Frame frame = next_frame();
+            if (frame.type() == "data-end") {
+                ended = true;
+            } else if (frame.type() == "data") {
+                pending = std::move(frame.payload);
+                offset = 0;
+            } else {
+                throw InfrastructureError("contractor-manager sent '" + frame.type() +
+                                          "' in the middle of the workspace");
+            }
+        }
+        const std::size_t take = std::min(capacity, pending.size() - offset);
+        std::memcpy(buffer, pending.data() + offset, take);
+        offset += take;
+        return take;
+    };
+    try {
+        const transfer::ExtractResult extracted = extractor.extract(source);
+        outcome.rejected = extracted.rejected;
+        outcome.workspace_bytes = extracted.bytes;
+        // The rest of the stream (tar's end padding) is read so the next message is whole.
+        char drain[65536];
+        while (source(drain, sizeof drain) > 0) {
+        }
+        extractor.commit();
+        outcome.workspace_committed = true;
+    } catch (const transfer::ExportTooLarge& error) {
+        outcome.workspace_problem = error.what();
+        char drain[65536];
+        while (source(drain, sizeof drain) > 0) {
+        }
+    }
+}
+
+BuildOutcome ManagerSession::run(const protocol::Job& job, const SessionPaths& paths) {
+    writer_.send({{"type", "hello"}, {"version", protocol::protocol_version}});
+    writer_.send(protocol::job_to_json(job));
+    const protocol::Frame hello = next_frame();
+    if (hello.type() != "hello" || hello.header.value("version", 0) != protocol::protocol_version) {
+        throw InfrastructureError("contractor-manager does not speak protocol version " +
+                                      std::to_string(protocol::protocol_version),
+                                  "use a contractor and contractor-manager from the same build");
+    }
+    BuildOutcome outcome;
+    for (;;) {
+        protocol::Frame frame = next_frame();
+        if (frame.type() == "send-input") {
+            send_input(paths, outcome);
+        } else if (frame.type() == "workspace") {
+            receive_workspace(paths, outcome);
+        } else if (frame.type() == "result") {
+            outcome.result = std::move(frame.header);
+            break;
+        } else {
+            throw InfrastructureError("contractor-manager sent an unexpected '" + frame.type() +
+                                      "' message");
+        }
+    }
+    manager_.close_write();
+    manager_.wait();
+    return outcome;
+}
+
+} // namespace contractor::cli

@@ -1,0 +1,70 @@
+#pragma once
+
+#include "connection/hop.hpp"
+#include "protocol/frames.hpp"
+#include "protocol/job.hpp"
+#include "transfer/pack.hpp"
+#include "transfer/safe_extract.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace contractor::cli {
+
+// What came back from one build.
+struct BuildOutcome {
+    nlohmann::json result; // the manager's "result" message
+    bool workspace_committed = false;
+    std::optional<std::string> workspace_problem; // why the workspace did not arrive
+    std::vector<transfer::Rejected> rejected;     // entries refused on the way in
+    std::uint64_t workspace_bytes = 0;
+    double copy_in_seconds = 0;
+    std::uint64_t input_bytes = 0;
+};
+
+// Where the conversation's pieces go.
+struct SessionPaths {
+    std::vector<transfer::PackSource> input; // what the worker gets: workspace, then src/
+    std::filesystem::path workspace;         // where the workspace comes back to
+    std::uint64_t export_size = 0;
+};
+
+// The CLI's side of the protocol with contractor-manager, over any stream (a local pipe in the
+// direct topology, an SSH channel in the nested one): sends the job and the input tar stream,
+// shows status and build output as they come, saves the log, takes the workspace back through
+// the safe extractor.
+class ManagerSession {
+public:
+    ManagerSession(connection::RemoteCommand& manager, std::ostream& out, std::ostream& err,
+                   std::ofstream& log);
+
+    // Runs the job to its end. Throws Error for what the manager reports as an error (with its
+    // exit code), Interrupted after Ctrl-C once the manager tore the worker down.
+    BuildOutcome run(const protocol::Job& job, const SessionPaths& paths);
+
+private:
+    // The next frame, handling status and log frames on the way; checks for Ctrl-C.
+    protocol::Frame next_frame();
+    void handle_log(const protocol::Frame& frame);
+    void send_input(const SessionPaths& paths, BuildOutcome& outcome);
+    void receive_workspace(const SessionPaths& paths, BuildOutcome& outcome);
+
+    connection::RemoteCommand& manager_;
+    protocol::FrameReader reader_;
+    protocol::FrameWriter writer_;
+    std::ostream& out_;
+    std::ostream& err_;
+    std::ofstream& log_;
+    bool cancel_sent_ = false;
+    std::chrono::steady_clock::time_point cancel_deadline_;
+};
+
+} // namespace contractor::cli

@@ -1,0 +1,78 @@
+#include "connection/hop.hpp"
+
+#include "util/error.hpp"
+
+#include <array>
+#include <cstdio>
+
+namespace contractor::connection {
+
+std::string shell_quote(std::string_view text) {
+    std::string quoted = "'";
+    for (char c : text) {
+        if (c == '\'') {
+            quoted += "'\\''";
+        } else {
+            quoted += c;
+        }
+    }
+    return quoted + "'";
+}
+
+namespace {
+
+// Reads everything the command prints until it ends, then its status.
+int collect(RemoteCommand& command, std::string& output) {
+    std::array<char, 65536> buffer{};
+    for (;;) {
+        const auto count = command.read(buffer.data(), buffer.size(), std::chrono::hours(24));
+        if (count && *count == 0) {
+            break;
+        }
+        if (count) {
+            output.append(buffer.data(), *count);
+        }
+    }
+    return command.wait();
+}
+
+} // namespace
+
+int Hop::run(const std::string& command, std::string& output) {
+    auto started = start(command, [&output](std::string_view chunk) { output.append(chunk); });
+    started->close_write();
+    return collect(*started, output);
+}
+
+std::string Hop::read_file(const std::string& path) {
+    std::string content;
+    std::string errors;
+    auto command = start("cat -- " + shell_quote(path),
+                         [&errors](std::string_view chunk) { errors.append(chunk); });
+    command->close_write();
+    if (collect(*command, content) != 0) {
+        throw InfrastructureError("cannot read " + path + " on " + describe() + ": " + errors);
+    }
+    return content;
+}
+
+void Hop::write_file(const std::string& path, std::string_view content, int mode) {
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%o", mode);
+    std::string errors;
+    // Written beside the target and renamed, so a reader never sees half a file.
+    const std::string temporary = path + ".contractor-new";
+    auto command = start("umask 077 && cat > " + shell_quote(temporary) + " && chmod " + octal +
+                             " " + shell_quote(temporary) + " && mv -f " + shell_quote(temporary) +
+                             " " + shell_quote(path),
+                         [&errors](std::string_view chunk) { errors.append(chunk); });
+    command->write(content.data(), content.size());
+    command->close_write();
+    std::string output;
+    if (collect(*command, output) != 0) {
+        throw InfrastructureError("cannot write " + path + " on " + describe() + ": " + errors +
+                                  output);
+    }
+}
+
+} // namespace contractor::connection

@@ -1,0 +1,152 @@
+#include "transfer/safe_extract.hpp"
+
+#include "transfer/directory.hpp"
+#include "transfer/tar_reader.hpp"
+#include "transfer/tree_writer.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <stdexcept>
+#include <sys/stat.h>
+
+namespace contractor::transfer {
+namespace {
+
+std::string system_error(const std::string& what, int error) {
+    return what + ": " + std::strerror(error);
+}
+
+} // namespace
+
+ExportTooLarge::ExportTooLarge(std::uint64_t limit, std::uint64_t bytes_seen)
+    : Error("the workspace is larger than the export-size limit of " + std::to_string(limit) +
+                " bytes (" + std::to_string(bytes_seen) + " bytes so far)",
+            "raise the export-size limit in the spec, or keep large files out of the workspace",
+            ExitCode::limit_exceeded),
+      limit_(limit), bytes_seen_(bytes_seen) {}
+
+SafeExtractor::SafeExtractor(std::filesystem::path target, std::uint64_t size_limit)
+    : target_(std::move(target).lexically_normal()), size_limit_(size_limit) {
+    if (!target_.has_filename() && target_.has_parent_path()) {
+        target_ = target_.parent_path(); // "ws/" names "ws"
+    }
+    const std::string name = target_.filename().string();
+    if (name.empty() || name == "." || name == ".." || target_ == target_.root_path()) {
+        throw UsageError("cannot extract a workspace into " + target_.string(),
+                         "name a directory, e.g. ./ws");
+    }
+    const std::filesystem::path parent = target_.has_parent_path() ? target_.parent_path() : ".";
+    parent_.reset(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent_) {
+        throw InfrastructureError(system_error("cannot open " + parent.string(), errno));
+    }
+    // Beside the target, so that commit() is a rename within one file system.
+    std::string pattern = (parent / ("." + name + ".contractor-XXXXXX")).string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+        throw InfrastructureError(
+            system_error("cannot create a temporary directory in " + parent.string(), errno));
+    }
+    temporary_ = pattern;
+    root_.reset(open(temporary_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root_) {
+        const int error = errno;
+        remove_tree(parent_.get(), temporary_.filename());
+        throw InfrastructureError(system_error("cannot open " + temporary_.string(), error));
+    }
+}
+
+SafeExtractor::~SafeExtractor() {
+    if (state_ != State::committed) {
+        root_.reset();
+        remove_tree(parent_.get(), temporary_.filename());
+    }
+}
+
+ExtractResult SafeExtractor::extract(const ByteSource& source) {
+    if (state_ != State::created) {
+        throw std::logic_error("SafeExtractor::extract() can run only once");
+    }
+    state_ = State::extracting;
+    ExtractResult result;
+    TarReader reader(source);
+    TreeWriter writer(root_.get(), temporary_, size_limit_, result);
+    while (archive_entry* entry = reader.next()) {
+        writer.add(reader, entry);
+    }
+    writer.finish();
+    state_ = State::extracted;
+    return result;
+}
+
+void SafeExtractor::commit() {
+    if (state_ != State::extracted) {
+        throw std::logic_error("SafeExtractor::commit() needs a successful extract()");
+    }
+    const int parent = parent_.get();
+    const std::string temporary_name = temporary_.filename();
+    const std::string target_name = target_.filename();
+    // The new tree keeps the mode of the one it replaces; a new one gets the usual 0755.
+    struct stat old {};
+    const bool replacing = fstatat(parent, target_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
+    const mode_t mode = replacing && S_ISDIR(old.st_mode) ? old.st_mode & 07777 : 0755;
+    if (fchmod(root_.get(), mode) != 0) {
+        throw InfrastructureError(
+            system_error("cannot set the mode of " + temporary_.string(), errno));
+    }
+    root_.reset();
+
+    if (!replacing) {
+        if (renameat2(parent, temporary_name.c_str(), parent, target_name.c_str(),
+                      RENAME_NOREPLACE) == 0) {
+            state_ = State::committed;
+            return;
+        }
+        if (errno != EEXIST && errno != EINVAL) {
+            throw InfrastructureError(system_error(
+                "cannot rename " + temporary_.string() + " to " + target_.string(), errno));
+        }
+        // EEXIST: the target appeared meanwhile, exchange below. EINVAL: the file system
+        // lacks RENAME_NOREPLACE (NFS); a plain rename only fails if the target is there.
+        if (errno == EINVAL &&
+            renameat(parent, temporary_name.c_str(), parent, target_name.c_str()) == 0) {
+            state_ = State::committed;
+            return;
+        }
+    }
+
+    std::string old_name = temporary_name; // where the old tree ends up
+    if (renameat2(parent, temporary_name.c_str(), parent, target_name.c_str(), RENAME_EXCHANGE) !=
+        0) {
+        if (errno != EINVAL) {
+            throw InfrastructureError(system_error(
+                "cannot exchange " + temporary_.string() + " with " + target_.string(), errno));
+        }
+        // The file system lacks RENAME_EXCHANGE (NFS): move the old tree aside first, which
+        // leaves a moment without a target, but never a half-written one.
+        old_name += "-old";
+        if (renameat(parent, target_name.c_str(), parent, old_name.c_str()) != 0) {
+            throw InfrastructureError(
+                system_error("cannot move " + target_.string() + " aside", errno));
+        }
+        if (renameat(parent, temporary_name.c_str(), parent, target_name.c_str()) != 0) {
+            const int error = errno;
+            renameat(parent, old_name.c_str(), parent, target_name.c_str()); // put it back
+            throw InfrastructureError(system_error(
+                "cannot rename " + temporary_.string() + " to " + target_.string(), error));
+        }
+    }
+    state_ = State::committed;
+    if (const int error = remove_tree(parent, old_name)) {
+        throw InfrastructureError(
+            system_error("the new workspace is in place, but the old one could not be removed "
+                         "from " +
+                             (temporary_.parent_path() / old_name).string(),
+                         error),
+            "remove it by hand");
+    }
+}
+
+} // namespace contractor::transfer

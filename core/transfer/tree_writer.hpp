@@ -1,0 +1,70 @@
+#pragma once
+
+#include "transfer/handles.hpp"
+#include "transfer/safe_extract.hpp"
+#include "transfer/tar_reader.hpp"
+
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace contractor::transfer {
+
+// Writes the entries of one untrusted tar stream below a directory, applying the rules of
+// SafeExtractor: every path component is opened descriptor-relative without following
+// symlinks, and whatever could reach outside the directory is left out and reported.
+class TreeWriter {
+public:
+    // Writes below the directory open as `root_fd` (at `root_path`, for messages), counting
+    // file content against `size_limit` and reporting into `result`.
+    TreeWriter(int root_fd, std::filesystem::path root_path, std::uint64_t size_limit,
+               ExtractResult& result);
+    TreeWriter(const TreeWriter&) = delete;
+    TreeWriter& operator=(const TreeWriter&) = delete;
+
+    // Places the entry `reader` has just read, reading its data; reports it when refused.
+    // Throws ExportTooLarge, and InfrastructureError when the disk refuses a write.
+    void add(TarReader& reader, archive_entry* entry);
+    // After the last entry: removes symlinks that resolve outside the tree, then gives the
+    // directories their modes and mtimes, deepest first.
+    void finish();
+
+private:
+    using Parts = std::vector<std::string>;
+    struct DirectoryMetadata {
+        mode_t mode;
+        timespec times[2];
+    };
+
+    void place(TarReader& reader, archive_entry* entry);
+    void add_file(TarReader& reader, archive_entry* entry, const Parts& parts);
+    void add_directory(archive_entry* entry, const Parts& parts);
+    void add_symlink(archive_entry* entry, const Parts& parts);
+    void add_hardlink(const char* link, const Parts& parts);
+    int open_parent(const Parts& parts);
+    bool clear_slot(int parent_fd, const Parts& parts, bool directory);
+    mode_t permissions(archive_entry* entry);
+    void verify_symlinks();
+    void apply_directory_metadata();
+    [[noreturn]] void fail(const char* action, const std::string& path, int error) const;
+
+    int root_fd_;
+    std::filesystem::path root_path_;
+    std::uint64_t size_limit_;
+    std::uint64_t declared_bytes_ = 0; // file sizes from the headers so far
+    ExtractResult& result_;
+    std::string current_name_; // of the entry being placed, as the stream spells it
+
+    std::set<std::string> files_;                          // regular files: hardlink targets
+    std::map<std::string, std::string> symlinks_;          // kept symlinks -> name in the stream
+    std::set<std::string> refused_symlinks_;               // nothing is created below these
+    std::map<std::string, DirectoryMetadata> directories_; // final metadata, applied last
+    // The parent directory of the previous entry: streams list siblings together.
+    std::string cached_parent_path_;
+    Fd cached_parent_;
+};
+
+} // namespace contractor::transfer

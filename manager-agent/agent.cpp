@@ -1,0 +1,99 @@
+#include "manager-agent/agent.hpp"
+
+#include "manager-agent/inbox.hpp"
+#include "manager-agent/job_runner.hpp"
+#include "manager-agent/outbox.hpp"
+#include "protocol/job.hpp"
+#include "util/cancel.hpp"
+#include "util/error.hpp"
+#include "virt/libvirt.hpp"
+
+#include <csignal>
+#include <iostream>
+#include <string>
+
+namespace contractor::manager {
+namespace {
+
+// How long the CLI may take to send its hello and its job. It sends both at once; a CLI that
+// says nothing for this long is not a CLI.
+constexpr std::chrono::seconds greeting_timeout(60);
+
+protocol::Frame expect(Inbox& inbox, const std::string& type) {
+    auto frame = inbox.next(greeting_timeout);
+    if (!frame) {
+        throw InfrastructureError("the CLI sent no '" + type + "' message within " +
+                                  std::to_string(greeting_timeout.count()) + " s");
+    }
+    if (frame->type() != type) {
+        throw InfrastructureError("the CLI sent '" + frame->type() + "' where '" + type +
+                                  "' was expected");
+    }
+    return std::move(*frame);
+}
+
+int serve() {
+    util::install_cancel_handlers();
+    // A CLI that went away must surface as a failed write (and a teardown), not kill us.
+    std::signal(SIGPIPE, SIG_IGN);
+    virt::silence_libvirt_errors();
+    Outbox outbox(STDOUT_FILENO);
+    Inbox inbox(STDIN_FILENO);
+    try {
+        outbox.send({{"type", "hello"},
+                     {"version", protocol::protocol_version},
+                     {"agent", "contractor-manager"}});
+        const auto hello = expect(inbox, "hello");
+        if (hello.header.value("version", 0) != protocol::protocol_version) {
+            throw InfrastructureError(
+                "the CLI speaks protocol version " + hello.header.value("version", nlohmann::json(0)).dump() +
+                    ", this manager speaks " + std::to_string(protocol::protocol_version),
+                "use a contractor and contractor-manager from the same build");
+        }
+        protocol::Job job = protocol::job_from_json(expect(inbox, "job").header);
+        JobRunner runner(std::move(job), inbox, outbox);
+        outbox.send(runner.run());
+        return 0;
+    } catch (const Interrupted& interrupted) {
+        // The CLI cancelled or went away; the runner has torn the worker down by now.
+        try {
+            outbox.send({{"type", "error"},
+                         {"message", "the build was cancelled"},
+                         {"exit_code", 128 + interrupted.signal()}});
+        } catch (const std::exception&) {
+        }
+        return 128 + interrupted.signal();
+    } catch (const Error& error) {
+        try {
+            outbox.send({{"type", "error"},
+                         {"message", error.what()},
+                         {"hint", error.hint()},
+                         {"exit_code", to_int(error.exit_code())}});
+        } catch (const std::exception&) {
+        }
+        return to_int(error.exit_code());
+    } catch (const std::exception& error) {
+        try {
+            outbox.send({{"type", "error"},
+                         {"message", std::string("contractor-manager failed: ") + error.what()},
+                         {"exit_code", to_int(ExitCode::infrastructure)}});
+        } catch (const std::exception&) {
+        }
+        return to_int(ExitCode::infrastructure);
+    }
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+    const std::string command = argc > 1 ? argv[1] : "";
+    if (command == "serve" && argc == 2) {
+        return serve();
+    }
+    std::cerr << "usage: contractor-manager serve\n"
+                 "contractor-manager is started by contractor; it is not meant to be run by "
+                 "hand.\n";
+    return 2;
+}
+
+} // namespace contractor::manager

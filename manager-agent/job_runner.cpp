@@ -1,0 +1,297 @@
+#include "manager-agent/job_runner.hpp"
+
+#include "gateway/gateway.hpp"
+#include "image/cache.hpp"
+#include "proc/process.hpp"
+#include "util/cancel.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "virt/accel.hpp"
+#include "virt/libvirt.hpp"
+#include "vm/machine.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+namespace contractor::manager {
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+// Where the worker reaches its gateway (the manager's HTTP proxy): a port on the worker's own
+// loopback that sshd forwards, over the manager's SSH connection, to the gateway on the
+// manager's loopback (ssh -R). The worker's NIC stays restrict=on: it can open no connection
+// to anything, and everything it reaches goes through the gateway's allowlist. (QEMU's
+// guestfwd=...-cmd: would need QEMU to spawn processes, which libvirt's seccomp sandbox
+// forbids: QEMU dies on the first connection.)
+constexpr int gateway_port = 3128;
+
+// How long a worker may take to boot before the build is called an infrastructure failure.
+// Under TCG the worker needs about 8 s; nested TCG about 25 times that.
+constexpr std::chrono::seconds boot_timeout(600);
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string format_seconds(double seconds) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f s", seconds);
+    return text;
+}
+
+void write_private_file(const fs::path& path, const std::string& content) {
+    std::ofstream out(path);
+    out << content;
+    out.close();
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+} // namespace
+
+JobRunner::JobRunner(protocol::Job job, Inbox& inbox, Outbox& outbox)
+    : job_(std::move(job)), inbox_(inbox), outbox_(outbox),
+      started_(std::chrono::steady_clock::now()) {}
+
+JobRunner::~JobRunner() = default;
+
+void JobRunner::begin_phase(const std::string& name) {
+    end_phase();
+    current_phase_.emplace(name, std::chrono::steady_clock::now());
+    outbox_.phase(name);
+}
+
+void JobRunner::end_phase() {
+    if (current_phase_) {
+        phases_.emplace_back(current_phase_->first, seconds_since(current_phase_->second));
+        current_phase_.reset();
+    }
+}
+
+void JobRunner::check_limits() {
+    if (util::cancel_requested()) {
+        throw Interrupted(util::cancel_signal());
+    }
+    const double elapsed = seconds_since(started_);
+    if (elapsed > static_cast<double>(job_.limit("timeout"))) {
+        throw LimitHit{"timeout", "the build ran for " + format_seconds(elapsed) +
+                                      ", over its limit of " +
+                                      std::to_string(job_.limit("timeout")) + " s"};
+    }
+    if (log_bytes_ > job_.limit("log-size")) {
+        throw LimitHit{"log-size", "the build printed more than " +
+                                       std::to_string(job_.limit("log-size")) + " bytes"};
+    }
+    // libvirt's CPU time is cheap to read, but not free: once a second is enough to stop a
+    // runaway build within a second of its budget.
+    const auto now = std::chrono::steady_clock::now();
+    if (machine_ && now - last_cpu_check_ >= std::chrono::seconds(1)) {
+        last_cpu_check_ = now;
+        if (const auto cpu = machine_->domain().cpu_seconds()) {
+            last_cpu_seconds_ = cpu;
+            if (*cpu > static_cast<double>(job_.limit("cpu-time"))) {
+                throw LimitHit{"cpu-time", "the worker used " + format_seconds(*cpu) +
+                                               " of CPU time, over its limit of " +
+                                               std::to_string(job_.limit("cpu-time")) + " s"};
+            }
+        }
+    }
+}
+
+void JobRunner::boot() {
+    begin_phase("boot");
+    const image::ImageCache cache(image::ImageCache::default_root());
+    fs::path image;
+    if (job_.image_kind == "cached") {
+        const auto entry = cache.newest(job_.image);
+        if (!entry) {
+            throw UsageError("there is no cached image called '" + job_.image + "'",
+                             "build it with 'contractor image build " + job_.image + "'");
+        }
+        image = entry->disk();
+    } else {
+        image = job_.image;
+    }
+    libvirt_ = std::make_unique<virt::Connection>(virt::default_uri());
+
+    gateway::GatewayOptions options;
+    options.upstream_proxy = job_.upstream_proxy;
+    gateway_ = std::make_unique<gateway::Gateway>(job_.network.provision, "provision", options);
+
+    vm::BootRequest request;
+    request.image = image;
+    request.accel = job_.accel == "kvm" ? virt::Accel::kvm : virt::Accel::tcg;
+    request.memory_bytes = job_.limit("memory");
+    request.vcpus = static_cast<unsigned>(job_.limit("cpus"));
+    request.disk_bytes = job_.limit("disk");
+    request.runs_directory = cache.root().parent_path() / "runs";
+    machine_ = vm::Machine::boot(*libvirt_, cache, request);
+    outbox_.status("worker " + machine_->name() + " is booting (" +
+                   std::string(virt::to_string(request.accel)) + ")");
+    machine_->wait_until_ready(boot_timeout);
+    chain_ = std::make_unique<connection::Chain>();
+    chain_->add_ssh(machine_->endpoint(), std::chrono::seconds(30));
+    outbox_.status("worker ready after " + format_seconds(seconds_since(current_phase_->second)));
+    open_gateway_tunnel();
+
+    // The worker's package tools reach the network through the gateway only.
+    std::string output;
+    const std::string proxy = "http://127.0.0.1:" + std::to_string(gateway_port) + "/";
+    const std::string apt_config = "Acquire::http::Proxy \"" + proxy +
+                                   "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
+    if (chain_->last().run("printf '%s' '" + apt_config +
+                               "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
+                           output) != 0) {
+        throw InfrastructureError("cannot configure apt in the worker: " + output);
+    }
+}
+
+void JobRunner::open_gateway_tunnel() {
+    const fs::path folder = machine_->run_directory() / "gateway-tunnel";
+    fs::create_directories(folder);
+    const auto& endpoint = machine_->endpoint();
+    write_private_file(folder / "client_key", endpoint.private_key);
+    write_private_file(folder / "known_hosts", "[" + endpoint.host + "]:" +
+                                                   std::to_string(endpoint.port) + " " +
+                                                   endpoint.pinned_host_key + "\n");
+    gateway_tunnel_ = std::make_unique<proc::BackgroundProcess>(
+        std::vector<std::string>{
+            "ssh", "-N", "-T", "-F", "/dev/null", "-i", (folder / "client_key").string(),
+            "-o", "IdentitiesOnly=yes", "-o",
+            "UserKnownHostsFile=" + (folder / "known_hosts").string(), "-o",
+            "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes", "-o",
+            "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=15", "-p",
+            std::to_string(endpoint.port), "-R",
+            "127.0.0.1:" + std::to_string(gateway_port) + ":127.0.0.1:" +
+                std::to_string(gateway_->port()),
+            endpoint.user + "@" + endpoint.host},
+        folder / "ssh.log");
+    // The forward is up when the worker's sshd listens on the port.
+    std::string output;
+    const int status = chain_->last().run(
+        "for i in $(seq 300); do ss -Hltn 'sport = :" + std::to_string(gateway_port) +
+            "' | grep -q LISTEN && exit 0; sleep 0.1; done; exit 1",
+        output);
+    if (status != 0) {
+        std::ifstream log(folder / "ssh.log");
+        const std::string text((std::istreambuf_iterator<char>(log)),
+                               std::istreambuf_iterator<char>());
+        throw InfrastructureError("the worker's gateway tunnel did not open: " + text);
+    }
+}
+
+ordered_json JobRunner::usage() const {
+    ordered_json network = {{"bytes_up", 0}, {"bytes_down", 0}, {"allowed", 0}, {"blocked", 0},
+                            {"attempts", ordered_json::array()}};
+    if (gateway_) {
+        const auto gateway_usage = gateway_->usage();
+        network["bytes_up"] = gateway_usage.bytes_up;
+        network["bytes_down"] = gateway_usage.bytes_down;
+        int allowed = 0;
+        int blocked = 0;
+        for (const auto& attempt : gateway_usage.attempts) {
+            (attempt.allowed ? allowed : blocked) += 1;
+            network["attempts"].push_back({{"host", attempt.host},
+                                           {"port", attempt.port},
+                                           {"protocol", policy::to_string(attempt.protocol)},
+                                           {"phase", attempt.phase},
+                                           {"allowed", attempt.allowed}});
+        }
+        network["allowed"] = allowed;
+        network["blocked"] = blocked;
+    }
+    double cpu = last_cpu_seconds_.value_or(0.0);
+    if (machine_) {
+        cpu = machine_->domain().cpu_seconds().value_or(cpu);
+    }
+    return {{"cpu_seconds", std::round(cpu * 100) / 100},
+            {"disk_bytes", machine_ ? machine_->disk_usage() : 0},
+            {"network", network}};
+}
+
+void JobRunner::keep_worker_for_debugging(ordered_json& result) {
+    if (!job_.keep_worker || !machine_) {
+        return;
+    }
+    // The credentials stay in the run folder, readable by this user only, for `contractor
+    // shell`; `contractor gc` removes the worker and the folder.
+    const fs::path access = machine_->run_directory() / "access.json";
+    const ordered_json info = {{"name", machine_->name()},
+                               {"host", machine_->endpoint().host},
+                               {"port", machine_->endpoint().port},
+                               {"user", machine_->endpoint().user},
+                               {"host_key", machine_->endpoint().pinned_host_key}};
+    std::ofstream(access) << info.dump(2) << "\n";
+    const fs::path key = machine_->run_directory() / "client_key";
+    {
+        std::ofstream out(key);
+        out << machine_->endpoint().private_key;
+    }
+    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+    machine_->keep();
+    result["worker"] = machine_->name();
+}
+
+ordered_json JobRunner::run() {
+    ordered_json result = {{"type", "result"}};
+    std::optional<LimitHit> limit;
+    int build_status = -1;
+    bool provisioned = true;
+    try {
+        boot();
+        provisioned = provision();
+        if (provisioned) {
+            copy_in();
+            build_status = run_build();
+        }
+    } catch (const LimitHit& hit) {
+        limit = hit;
+    }
+    // The workspace comes back whatever the build did, so its logs can be read; after a hard
+    // limit the worker is stopped at once instead and nothing comes back.
+    if (!limit && provisioned) {
+        copy_out();
+    }
+    end_phase();
+
+    if (limit) {
+        result["result"] = "limit-exceeded";
+        result["exit_code"] = to_int(ExitCode::limit_exceeded);
+        result["limit"] = limit->limit;
+        result["message"] = limit->message;
+    } else if (!provisioned) {
+        const auto blocked = usage()["network"]["blocked"].get<int>();
+        result["result"] = blocked > 0 ? "network-violation" : "build-failed";
+        result["exit_code"] =
+            to_int(blocked > 0 ? ExitCode::limit_exceeded : ExitCode::build_failed);
+        result["message"] = provision_failure_ +
+                            (blocked > 0 ? " (the worker tried to reach a host the provision "
+                                           "policy does not allow)"
+                                         : "");
+    } else if (build_status != 0) {
+        result["result"] = "build-failed";
+        result["exit_code"] = to_int(ExitCode::build_failed);
+        result["message"] = "the build script exited with " + std::to_string(build_status);
+    } else {
+        result["result"] = "success";
+        result["exit_code"] = 0;
+        result["message"] = "the build succeeded";
+    }
+    result["build_exit_status"] = build_status;
+    result["workspace_exported"] = workspace_sent_;
+    ordered_json phases = ordered_json::array();
+    for (const auto& [name, seconds] : phases_) {
+        phases.push_back({{"name", name}, {"seconds", std::round(seconds * 100) / 100}});
+    }
+    result["phases"] = phases;
+    result["usage"] = usage();
+    if (result["exit_code"] != 0) {
+        keep_worker_for_debugging(result);
+    }
+    return result;
+}
+
+} // namespace contractor::manager

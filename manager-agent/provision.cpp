@@ -1,0 +1,126 @@
+// Provisioning: the spec's `install:` packages with apt, then its `ansible:` playbook with the
+// real ansible-playbook, run here against the worker with the per-boot key and the pinned host
+// key. Both reach the network only through the gateway, with the provision policy.
+#include "connection/local_hop.hpp"
+#include "manager-agent/job_runner.hpp"
+#include "proc/process.hpp"
+#include "util/error.hpp"
+#include "vm/machine.hpp"
+
+#include <array>
+#include <fstream>
+
+namespace contractor::manager {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Streams a command's output to the CLI as provisioning log lines until it ends; returns its
+// exit status. `check` runs between reads (limits, cancellation).
+int stream_command(connection::RemoteCommand& command, Outbox& outbox,
+                   const std::function<void(std::size_t)>& check) {
+    std::array<char, 65536> buffer{};
+    for (;;) {
+        check(0);
+        const auto count = command.read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
+        if (count && *count == 0) {
+            break;
+        }
+        if (count) {
+            outbox.log("stdout", "provision", std::string_view(buffer.data(), *count));
+            check(*count);
+        }
+    }
+    return command.wait();
+}
+
+void write_private_file(const fs::path& path, const std::string& content) {
+    std::ofstream out(path);
+    out << content;
+    out.close();
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+} // namespace
+
+bool JobRunner::provision() {
+    if (job_.install.empty() && (job_.ansible.is_null() || job_.ansible.empty())) {
+        return true;
+    }
+    begin_phase("provision");
+    const auto check = [this](std::size_t bytes) {
+        log_bytes_ += bytes;
+        check_limits();
+    };
+    const auto to_stderr = [this](std::string_view chunk) {
+        outbox_.log("stderr", "provision", chunk);
+    };
+
+    if (!job_.install.empty()) {
+        std::string packages;
+        for (const auto& package : job_.install) {
+            packages += " " + connection::shell_quote(package);
+        }
+        outbox_.status("installing" + packages + " with apt");
+        auto command = chain_->last().start(
+            "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+            "--no-install-recommends -o Dpkg::Use-Pty=0 --" +
+                packages,
+            to_stderr);
+        command->close_write();
+        if (const int status = stream_command(*command, outbox_, check); status != 0) {
+            provision_failure_ = "installing packages with apt failed (exit " +
+                                 std::to_string(status) + ")";
+            return false;
+        }
+    }
+
+    if (!job_.ansible.is_null() && !job_.ansible.empty()) {
+        const fs::path folder = machine_->run_directory() / "ansible";
+        fs::create_directories(folder / "tmp");
+        fs::permissions(folder, fs::perms::owner_all);
+        const auto& endpoint = machine_->endpoint();
+        write_private_file(folder / "client_key", endpoint.private_key);
+        // The pinned host key, and nothing else: ansible's ssh must refuse any other.
+        write_private_file(folder / "known_hosts", "[" + endpoint.host + "]:" +
+                                                       std::to_string(endpoint.port) + " " +
+                                                       endpoint.pinned_host_key + "\n");
+        const nlohmann::json inventory = {
+            {"all",
+             {{"hosts",
+               {{"worker",
+                 {{"ansible_host", endpoint.host},
+                  {"ansible_port", endpoint.port},
+                  {"ansible_ssh_private_key_file", (folder / "client_key").string()},
+                  {"ansible_ssh_common_args",
+                   "-o UserKnownHostsFile=" + (folder / "known_hosts").string() +
+                       " -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
+                       " -o IdentitiesOnly=yes -o ControlMaster=no -o ControlPath=none"}}}}}}}};
+        // JSON is YAML: ansible reads both files as they are.
+        write_private_file(folder / "inventory.json", inventory.dump(2));
+        write_private_file(folder / "playbook.json", job_.ansible.dump(2));
+
+        outbox_.status("running the ansible playbook");
+        connection::LocalHop local;
+        auto command = local.start_program(
+            {"env",
+             // The play's remote_user wins over this default, as in any ansible run.
+             "ANSIBLE_REMOTE_USER=" + endpoint.user, "ANSIBLE_HOST_KEY_CHECKING=True",
+             "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_NOCOLOR=1",
+             "ANSIBLE_PIPELINING=True", "ANSIBLE_HOME=" + (folder / "home").string(),
+             "ANSIBLE_LOCAL_TEMP=" + (folder / "tmp").string(),
+             "ANSIBLE_SSH_ARGS=-o ControlMaster=no", "ansible-playbook", "-i",
+             (folder / "inventory.json").string(), (folder / "playbook.json").string()},
+            to_stderr);
+        command->close_write();
+        if (const int status = stream_command(*command, outbox_, check); status != 0) {
+            provision_failure_ =
+                "the ansible playbook failed (ansible-playbook exited with " +
+                std::to_string(status) + ")";
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace contractor::manager

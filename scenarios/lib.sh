@@ -1,0 +1,69 @@
+# Shared by the build scenarios (sourced, with the contractor binary as $1): a scratch folder
+# with its own config and state, the apt proxy fixture, assertions, and cleanup that runs
+# however the scenario ends.
+set -euo pipefail
+contractor=$1
+source_dir=${CONTRACTOR_SOURCE_DIR:?run through scripts/run-vm-test}
+work=$(mktemp -d "${TMPDIR:-/tmp}/contractor-scenario.XXXXXX")
+# Config and build logs of this scenario only; the image cache stays shared.
+export XDG_CONFIG_HOME=$work/config XDG_STATE_HOME=$work/state
+mkdir -p "$XDG_CONFIG_HOME/contractor"
+runs=${XDG_CACHE_HOME:-$HOME/.cache}/contractor/runs
+background_pids=()
+
+cleanup() {
+  local pid
+  for pid in ${background_pids[@]+"${background_pids[@]}"}; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  # Whatever a failed scenario left (its assertions have run by now).
+  "$contractor" gc >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Worker VMs of contractor and their run folders; empty when everything was cleaned up.
+leftovers() {
+  virsh -c qemu:///session list --all --name 2>/dev/null | grep '^contractor-worker-' || true
+  ls "$runs" 2>/dev/null | grep '^contractor-worker-' || true
+}
+
+assert_no_leftovers() {
+  local left
+  left=$(leftovers)
+  [[ -z $left ]] || fail "left behind: $left"
+}
+
+# Serves the .debs for PACKAGE... on 127.0.0.1 (tests/fixtures/apt-proxy.py) and points the
+# user config's `proxy` at it: the worker's apt goes through contractor's gateway to it.
+start_apt_proxy() {
+  local packages=${XDG_CACHE_HOME:-$HOME/.cache}/contractor-test/packages
+  "$source_dir/tests/fixtures/fetch-test-packages" "$contractor" "$packages" "$@"
+  /usr/bin/python3 "$source_dir/tests/fixtures/apt-proxy.py" "$packages" "$work/proxy.port" \
+    "$work/proxy.log" &
+  background_pids+=($!)
+  local tries=0
+  until [[ -f $work/proxy.port ]]; do
+    tries=$((tries + 1))
+    [[ $tries -lt 100 ]] || fail "the apt proxy fixture did not start"
+    sleep 0.1
+  done
+  echo "proxy: http://127.0.0.1:$(cat "$work/proxy.port")" > "$XDG_CONFIG_HOME/contractor/config.yaml"
+  touch "$work/proxy.log"
+}
+
+# The worker image as a file beside the spec, as the requirements' smoke scenario has it.
+worker_image_file() {
+  "$contractor" image build worker --output "$1" > /dev/null
+}
+
+# A value from a JSON file: json_get FILE PYTHON-EXPRESSION-ON-r
+json_get() {
+  /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"
+}
