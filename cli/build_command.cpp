@@ -64,7 +64,7 @@ fs::path new_log_file(const fs::path& spec_file) {
 }
 
 // What goes into the worker: the saved workspace (without its old src/), then the source
-// tree as src/, without the `exclude` globs and never the workspace itself.
+// tree as src/, without the `exclude` globs, and never the workspace or the worker image.
 std::vector<transfer::PackSource> input_sources(const spec::EffectiveSpec& effective) {
     std::error_code error;
     if (!fs::is_directory(effective.source, error)) {
@@ -78,6 +78,11 @@ std::vector<transfer::PackSource> input_sources(const spec::EffectiveSpec& effec
     transfer::PackSource source{effective.source, "src", effective.exclude, {}};
     if (effective.workspace_in_source) {
         source.skip.push_back(effective.workspace);
+    }
+    // The worker image often sits beside the spec, in the source tree (the requirements'
+    // smoke test has worker.img there): it is the build's machine, not its input.
+    if (effective.worker_image.kind == spec::ImageReference::Kind::file) {
+        source.skip.push_back(effective.worker_image.value);
     }
     sources.push_back(std::move(source));
     return sources;

@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <new>
+#include <string_view>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 

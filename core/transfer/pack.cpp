@@ -4,14 +4,13 @@
 #include "transfer/handles.hpp"
 #include "util/error.hpp"
 
-#include <climits>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/limits.h> // PATH_MAX
 #include <map>
 #include <new>
 #include <set>
@@ -289,8 +288,8 @@ void Packer::add_file(int dir_fd, const std::string& name, const std::string& re
 
 void Packer::add_symlink(int dir_fd, const std::string& name, const std::string& relative,
                          const struct stat& status) {
-    char target[PATH_MAX];
-    const ssize_t length = readlinkat(dir_fd, name.c_str(), target, sizeof target - 1);
+    char target[PATH_MAX + 1]; // Linux caps symlink targets below PATH_MAX bytes
+    const ssize_t length = readlinkat(dir_fd, name.c_str(), target, PATH_MAX);
     if (length < 0) {
         if (errno == ENOENT || errno == EINVAL) {
             return; // deleted, or replaced by something else, since the directory was listed

@@ -2,12 +2,11 @@
 
 #include "transfer/directory.hpp"
 
-#include <climits>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/limits.h> // PATH_MAX
 #include <linux/openat2.h>
 #include <string_view>
 #include <sys/stat.h>
