@@ -124,16 +124,41 @@ int run_build(const BuildOptions& options, Context& context) {
         throw InfrastructureError("cannot write the build log " + log_file.string());
     }
     connection::LocalHop local;
-    auto manager = local.start_program({manager_program().string(), "serve"},
-                                       [&context](std::string_view chunk) {
-                                           context.err.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-                                           context.err.flush();
-                                       });
+    auto manager = local.start_program(
+        {manager_program().string(), "serve"}, [&context](std::string_view chunk) {
+            context.err.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+            context.err.flush();
+        });
     ManagerSession session(*manager, context.out, context.err, log);
-    const BuildOutcome outcome = session.run(job, paths);
+    BuildOutcome outcome;
+    try {
+        outcome = session.run(job, paths);
+    } catch (const Interrupted&) {
+        throw;
+    } catch (const Error& error) {
+        // CI reads the report whatever happened: an error gets one too.
+        if (!options.report.empty()) {
+            const nlohmann::ordered_json report = {
+                {"result", "error"},
+                {"exit_code", to_int(error.exit_code())},
+                {"limit", nullptr},
+                {"message", error.what()},
+                {"hint", error.hint()},
+                {"phases", nlohmann::json::array()},
+                {"usage", nlohmann::json::object()},
+                {"policy", protocol::policy_to_json(effective.network)},
+                {"log", log_file.string()}};
+            std::ofstream(options.report) << report.dump(2) << "\n";
+        }
+        throw;
+    }
 
     const BuildRecord record{
-        effective, outcome, "direct", std::string(virt::to_string(accel.accel)), log_file,
+        effective,
+        outcome,
+        "direct",
+        std::string(virt::to_string(accel.accel)),
+        log_file,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
     print_summary(context.err, record);
     if (!options.report.empty()) {
@@ -153,16 +178,19 @@ void add_build_command(CLI::App& parent, CommandAction& action) {
     CLI::App* build = parent.add_subcommand(
         "build", "Build a spec in a disposable worker VM and bring its workspace back");
     build->add_option("spec", options->spec, "The build spec (YAML)")->required();
-    build->add_option("--topology", options->topology,
-                      "direct (worker under this host's libvirt) or nested (inside the manager "
-                      "VM; from step 4)")
+    build
+        ->add_option("--topology", options->topology,
+                     "direct (worker under this host's libvirt) or nested (inside the manager "
+                     "VM; from step 4)")
         ->check(CLI::IsMember({"direct", "nested"}));
     build->add_option("--accel", options->accel, "auto, kvm or tcg (default: config, else auto)");
     build->add_option("--report", options->report, "Write a JSON report of the build to FILE");
     build->add_flag("--keep-worker", options->keep_worker,
                     "Leave a failed worker running for 'contractor shell'");
     build->callback([options, &action] {
-        action = [options](Context& context) { return run_build(*options, context); };
+        action = [options](Context& context) {
+            return run_build(*options, context);
+        };
     });
 }
 

@@ -33,8 +33,8 @@ int open_shell(const std::string& name) {
     const std::string host = access.value("host", "127.0.0.1");
     const std::string port = std::to_string(access.value("port", 22));
     const fs::path known_hosts = run / "known_hosts";
-    std::ofstream(known_hosts) << "[" << host << "]:" << port << " "
-                               << access.value("host_key", "") << "\n";
+    std::ofstream(known_hosts) << "[" << host << "]:" << port << " " << access.value("host_key", "")
+                               << "\n";
     const std::string user_at_host = access.value("user", "worker") + "@" + host;
     const std::string key = (run / "client_key").string();
     const std::string known = "UserKnownHostsFile=" + known_hosts.string();
@@ -64,7 +64,9 @@ void add_shell_command(CLI::App& parent, CommandAction& action) {
         "shell", "Open a shell in a worker kept by 'contractor build --keep-worker'");
     shell->add_option("worker", *name, "The worker's name, as the build printed it")->required();
     shell->callback([name, &action] {
-        action = [name](Context&) { return open_shell(*name); };
+        action = [name](Context&) {
+            return open_shell(*name);
+        };
     });
 }
 

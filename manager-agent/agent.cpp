@@ -46,7 +46,8 @@ int serve() {
         const auto hello = expect(inbox, "hello");
         if (hello.header.value("version", 0) != protocol::protocol_version) {
             throw InfrastructureError(
-                "the CLI speaks protocol version " + hello.header.value("version", nlohmann::json(0)).dump() +
+                "the CLI speaks protocol version " +
+                    hello.header.value("version", nlohmann::json(0)).dump() +
                     ", this manager speaks " + std::to_string(protocol::protocol_version),
                 "use a contractor and contractor-manager from the same build");
         }

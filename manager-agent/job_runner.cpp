@@ -140,8 +140,8 @@ void JobRunner::boot() {
     // The worker's package tools reach the network through the gateway only.
     std::string output;
     const std::string proxy = "http://127.0.0.1:" + std::to_string(gateway_port) + "/";
-    const std::string apt_config = "Acquire::http::Proxy \"" + proxy +
-                                   "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
+    const std::string apt_config =
+        "Acquire::http::Proxy \"" + proxy + "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
     if (chain_->last().run("printf '%s' '" + apt_config +
                                "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
                            output) != 0) {
@@ -154,20 +154,35 @@ void JobRunner::open_gateway_tunnel() {
     fs::create_directories(folder);
     const auto& endpoint = machine_->endpoint();
     write_private_file(folder / "client_key", endpoint.private_key);
-    write_private_file(folder / "known_hosts", "[" + endpoint.host + "]:" +
-                                                   std::to_string(endpoint.port) + " " +
+    write_private_file(folder / "known_hosts", "[" + endpoint.host +
+                                                   "]:" + std::to_string(endpoint.port) + " " +
                                                    endpoint.pinned_host_key + "\n");
     gateway_tunnel_ = std::make_unique<proc::BackgroundProcess>(
-        std::vector<std::string>{
-            "ssh", "-N", "-T", "-F", "/dev/null", "-i", (folder / "client_key").string(),
-            "-o", "IdentitiesOnly=yes", "-o",
-            "UserKnownHostsFile=" + (folder / "known_hosts").string(), "-o",
-            "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes", "-o",
-            "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=15", "-p",
-            std::to_string(endpoint.port), "-R",
-            "127.0.0.1:" + std::to_string(gateway_port) + ":127.0.0.1:" +
-                std::to_string(gateway_->port()),
-            endpoint.user + "@" + endpoint.host},
+        std::vector<std::string>{"ssh",
+                                 "-N",
+                                 "-T",
+                                 "-F",
+                                 "/dev/null",
+                                 "-i",
+                                 (folder / "client_key").string(),
+                                 "-o",
+                                 "IdentitiesOnly=yes",
+                                 "-o",
+                                 "UserKnownHostsFile=" + (folder / "known_hosts").string(),
+                                 "-o",
+                                 "GlobalKnownHostsFile=/dev/null",
+                                 "-o",
+                                 "StrictHostKeyChecking=yes",
+                                 "-o",
+                                 "ExitOnForwardFailure=yes",
+                                 "-o",
+                                 "ServerAliveInterval=15",
+                                 "-p",
+                                 std::to_string(endpoint.port),
+                                 "-R",
+                                 "127.0.0.1:" + std::to_string(gateway_port) +
+                                     ":127.0.0.1:" + std::to_string(gateway_->port()),
+                                 endpoint.user + "@" + endpoint.host},
         folder / "ssh.log");
     // The forward is up when the worker's sshd listens on the port.
     std::string output;
@@ -184,7 +199,10 @@ void JobRunner::open_gateway_tunnel() {
 }
 
 ordered_json JobRunner::usage() const {
-    ordered_json network = {{"bytes_up", 0}, {"bytes_down", 0}, {"allowed", 0}, {"blocked", 0},
+    ordered_json network = {{"bytes_up", 0},
+                            {"bytes_down", 0},
+                            {"allowed", 0},
+                            {"blocked", 0},
                             {"attempts", ordered_json::array()}};
     if (gateway_) {
         const auto gateway_usage = gateway_->usage();
@@ -267,10 +285,10 @@ ordered_json JobRunner::run() {
         result["result"] = blocked > 0 ? "network-violation" : "build-failed";
         result["exit_code"] =
             to_int(blocked > 0 ? ExitCode::limit_exceeded : ExitCode::build_failed);
-        result["message"] = provision_failure_ +
-                            (blocked > 0 ? " (the worker tried to reach a host the provision "
-                                           "policy does not allow)"
-                                         : "");
+        result["message"] =
+            provision_failure_ + (blocked > 0 ? " (the worker tried to reach a host the provision "
+                                                "policy does not allow)"
+                                              : "");
     } else if (build_status != 0) {
         result["result"] = "build-failed";
         result["exit_code"] = to_int(ExitCode::build_failed);

@@ -22,7 +22,8 @@ int stream_command(connection::RemoteCommand& command, Outbox& outbox,
     std::array<char, 65536> buffer{};
     for (;;) {
         check(0);
-        const auto count = command.read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
+        const auto count =
+            command.read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
         if (count && *count == 0) {
             break;
         }
@@ -62,15 +63,15 @@ bool JobRunner::provision() {
             packages += " " + connection::shell_quote(package);
         }
         outbox_.status("installing" + packages + " with apt");
-        auto command = chain_->last().start(
-            "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-            "--no-install-recommends -o Dpkg::Use-Pty=0 --" +
-                packages,
-            to_stderr);
+        auto command =
+            chain_->last().start("sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                                 "--no-install-recommends -o Dpkg::Use-Pty=0 --" +
+                                     packages,
+                                 to_stderr);
         command->close_write();
         if (const int status = stream_command(*command, outbox_, check); status != 0) {
-            provision_failure_ = "installing packages with apt failed (exit " +
-                                 std::to_string(status) + ")";
+            provision_failure_ =
+                "installing packages with apt failed (exit " + std::to_string(status) + ")";
             return false;
         }
     }
@@ -82,8 +83,8 @@ bool JobRunner::provision() {
         const auto& endpoint = machine_->endpoint();
         write_private_file(folder / "client_key", endpoint.private_key);
         // The pinned host key, and nothing else: ansible's ssh must refuse any other.
-        write_private_file(folder / "known_hosts", "[" + endpoint.host + "]:" +
-                                                       std::to_string(endpoint.port) + " " +
+        write_private_file(folder / "known_hosts", "[" + endpoint.host +
+                                                       "]:" + std::to_string(endpoint.port) + " " +
                                                        endpoint.pinned_host_key + "\n");
         const nlohmann::json inventory = {
             {"all",
@@ -106,17 +107,16 @@ bool JobRunner::provision() {
             {"env",
              // The play's remote_user wins over this default, as in any ansible run.
              "ANSIBLE_REMOTE_USER=" + endpoint.user, "ANSIBLE_HOST_KEY_CHECKING=True",
-             "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_NOCOLOR=1",
-             "ANSIBLE_PIPELINING=True", "ANSIBLE_HOME=" + (folder / "home").string(),
+             "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_PIPELINING=True",
+             "ANSIBLE_HOME=" + (folder / "home").string(),
              "ANSIBLE_LOCAL_TEMP=" + (folder / "tmp").string(),
              "ANSIBLE_SSH_ARGS=-o ControlMaster=no", "ansible-playbook", "-i",
              (folder / "inventory.json").string(), (folder / "playbook.json").string()},
             to_stderr);
         command->close_write();
         if (const int status = stream_command(*command, outbox_, check); status != 0) {
-            provision_failure_ =
-                "the ansible playbook failed (ansible-playbook exited with " +
-                std::to_string(status) + ")";
+            provision_failure_ = "the ansible playbook failed (ansible-playbook exited with " +
+                                 std::to_string(status) + ")";
             return false;
         }
     }

@@ -2,8 +2,8 @@
 // the build's output out (live), the workspace tar stream out. The manager relays bytes; it
 // never unpacks what the worker sends (the CLI does, with its safety checks).
 #include "connection/hop.hpp"
-#include "manager-agent/job_runner.hpp"
 #include "gateway/gateway.hpp"
+#include "manager-agent/job_runner.hpp"
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -66,18 +66,19 @@ int JobRunner::run_build() {
     gateway_->set_rules(job_.network.build, "build");
     chain_->last().write_file(build_script, job_.build, 0755);
     // set -e: a failing command fails the build, as in a Makefile recipe or a CI step.
-    auto build = chain_->last().start(
-        "cd /workspace/src && exec env -i " + build_environment(job_) + " /bin/sh -e " +
-            build_script + " </dev/null",
-        [this](std::string_view chunk) {
-            log_bytes_ += chunk.size();
-            outbox_.log("stderr", "build", chunk);
-        });
+    auto build =
+        chain_->last().start("cd /workspace/src && exec env -i " + build_environment(job_) +
+                                 " /bin/sh -e " + build_script + " </dev/null",
+                             [this](std::string_view chunk) {
+                                 log_bytes_ += chunk.size();
+                                 outbox_.log("stderr", "build", chunk);
+                             });
     build->close_write();
     std::array<char, 65536> buffer{};
     for (;;) {
         check_limits();
-        const auto count = build->read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
+        const auto count =
+            build->read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
         if (count && *count == 0) {
             break;
         }
@@ -100,8 +101,8 @@ void JobRunner::copy_out() {
     tar->close_write();
     outbox_.send({{"type", "workspace"}});
     // Tar headers and padding add a little to the file bytes; the CLI enforces the exact limit.
-    const std::uint64_t ceiling = job_.limit("export-size") + job_.limit("export-size") / 8 +
-                                  (16ULL << 20);
+    const std::uint64_t ceiling =
+        job_.limit("export-size") + job_.limit("export-size") / 8 + (16ULL << 20);
     std::uint64_t bytes = 0;
     std::array<char, 1 << 20> buffer{};
     for (;;) {
@@ -128,8 +129,8 @@ void JobRunner::copy_out() {
     workspace_sent_ = true;
     if (status != 0 && status != 1) {
         // GNU tar exits 1 when a file changed while it was read: still a usable workspace.
-        outbox_.status("packing the workspace in the worker ended with " +
-                       std::to_string(status) + ": " + errors);
+        outbox_.status("packing the workspace in the worker ended with " + std::to_string(status) +
+                       ": " + errors);
     }
 }
 

@@ -166,8 +166,8 @@ std::unique_ptr<SocketStream> connect_tcp(const std::string& host, int port) {
     }
     std::string last_error = "no address";
     for (addrinfo* address = found; address != nullptr; address = address->ai_next) {
-        const int fd = ::socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC,
-                                address->ai_protocol);
+        const int fd =
+            ::socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC, address->ai_protocol);
         if (fd < 0) {
             continue;
         }

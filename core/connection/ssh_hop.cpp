@@ -68,8 +68,9 @@ public:
     void write(const char* data, std::size_t size) override {
         const std::lock_guard lock(*mutex_);
         while (size > 0) {
-            const int written = ssh_channel_write(
-                channel_.get(), data, static_cast<std::uint32_t>(std::min<std::size_t>(size, 1 << 20)));
+            const int written =
+                ssh_channel_write(channel_.get(), data,
+                                  static_cast<std::uint32_t>(std::min<std::size_t>(size, 1 << 20)));
             if (written == SSH_ERROR) {
                 throw InfrastructureError("cannot write to the SSH channel: " +
                                           session_error(session_));
@@ -195,8 +196,8 @@ std::unique_ptr<ByteStream> SshHop::open_tunnel(const std::string& host, int por
     ssh::ChannelPtr channel(ssh_channel_new(session));
     if (!channel ||
         ssh_channel_open_forward(channel.get(), host.c_str(), port, "127.0.0.1", 0) != SSH_OK) {
-        throw InfrastructureError("cannot open a tunnel from " + describe() + " to " + host +
-                                  ":" + std::to_string(port) + ": " + session_error(session));
+        throw InfrastructureError("cannot open a tunnel from " + describe() + " to " + host + ":" +
+                                  std::to_string(port) + ": " + session_error(session));
     }
     return std::make_unique<SshChannelStream>(mutex_, session, std::move(channel), ErrorSink{});
 }

@@ -101,9 +101,14 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
     // mkfs.ext4 -d cannot read a tarball, and a folder made in unshare mode belongs to
     // sub-uids). The `download` hooks copy the kernel and initrd out the same way.
     std::vector<std::string> command = {
-        "mmdebstrap", "--mode=auto", "--format=ext2", "--variant=" + recipe.variant,
-        "--include=" + joined(packages, ','), "--dpkgopt=path-exclude=/usr/share/man/*",
-        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "mmdebstrap",
+        "--mode=auto",
+        "--format=ext2",
+        "--variant=" + recipe.variant,
+        "--include=" + joined(packages, ','),
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
         "--customize-hook=" + shell_quoted(recipe.customize.string()) + " \"$1\"",
         "--customize-hook=download /boot/vmlinuz " + (staging / "vmlinuz").string(),
         "--customize-hook=download /boot/initrd.img " + (staging / "initrd.img").string()};
@@ -113,11 +118,9 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
     command.push_back(recipe.suite);
     command.push_back(raw.string());
     timed("debian root filesystem (mmdebstrap)", report_step, [&] {
-        proc::run_checked(
-            command,
-            options,
-            "is Debian's mirror reachable? Run with CONTRACTOR_DEBUG=1 "
-            "to see the command");
+        proc::run_checked(command, options,
+                          "is Debian's mirror reachable? Run with CONTRACTOR_DEBUG=1 "
+                          "to see the command");
     });
     // ext2 to ext4 (journal, extents), grown to the recipe's size; all on the file, no mount.
     timed("ext4 filesystem (tune2fs, resize2fs)", report_step, [&] {

@@ -30,10 +30,10 @@ Recipe load_recipe(const std::filesystem::path& directory, const std::string& na
     }
     const yaml::Document document = yaml::load_document(file.string());
     const spec::FieldReader reader(document);
-    reader.check_mapping(
-        "", {"name", "suite", "variant", "disk-size", "packages", "customize", "files", "init",
-         "keep-apt-lists"},
-        "the recipe");
+    reader.check_mapping("",
+                         {"name", "suite", "variant", "disk-size", "packages", "customize", "files",
+                          "init", "keep-apt-lists"},
+                         "the recipe");
     for (auto key : {"name", "suite", "variant", "disk-size", "packages", "customize", "init"}) {
         reader.require_key("", key, "the recipe");
     }

@@ -6,18 +6,18 @@
 
 #include <boost/process.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <memory>
-#include <sstream>
-#include <unistd.h>
 #include <spawn.h>
+#include <sstream>
 #include <sys/wait.h>
 #include <thread>
-#include <cstring>
-#include <cerrno>
+#include <unistd.h>
 
 namespace contractor::proc {
 

@@ -42,8 +42,8 @@ std::optional<Frame> FrameReader::next(std::chrono::milliseconds timeout) {
         if (!pending_header_) {
             const std::size_t end = buffer_.find('\n');
             if (end != std::string::npos) {
-                auto header = nlohmann::json::parse(buffer_.begin(), buffer_.begin() + end,
-                                                    nullptr, false);
+                auto header =
+                    nlohmann::json::parse(buffer_.begin(), buffer_.begin() + end, nullptr, false);
                 buffer_.erase(0, end + 1);
                 if (header.is_discarded() || !header.is_object() || !header.contains("type") ||
                     !header["type"].is_string()) {
@@ -56,8 +56,7 @@ std::optional<Frame> FrameReader::next(std::chrono::milliseconds timeout) {
         }
         if (pending_header_) {
             std::size_t size = 0;
-            if (const auto found = pending_header_->find("size");
-                found != pending_header_->end()) {
+            if (const auto found = pending_header_->find("size"); found != pending_header_->end()) {
                 if (!found->is_number_unsigned() || found->get<std::size_t>() > max_payload_bytes) {
                     throw ProtocolError("a message announced a bad payload size", false);
                 }

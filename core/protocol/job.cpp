@@ -33,9 +33,9 @@ std::vector<policy::EffectiveRule> rules_from_json(const json& rules) {
         if (!protocol) {
             throw ProtocolError("a network rule has an unknown protocol", false);
         }
-        out.push_back({{rule.at("host").get<std::string>(), rule.at("port").get<std::uint16_t>(),
-                        *protocol},
-                       origin_from(rule.at("from").get<std::string>())});
+        out.push_back(
+            {{rule.at("host").get<std::string>(), rule.at("port").get<std::uint16_t>(), *protocol},
+             origin_from(rule.at("from").get<std::string>())});
     }
     return out;
 }

@@ -9,6 +9,8 @@
 #include "virt/domain_xml.hpp"
 #include "vm/seed.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <arpa/inet.h>
 #include <fstream>
 #include <netinet/in.h>
@@ -112,10 +114,29 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
                                   ? virt::Firmware::efi
                                   : virt::Firmware::bios;
     }
-    std::vector<std::string> create = {"qemu-img", "create", "-q", "-f", "qcow2", "-b",
-                                       image.string(), "-F", is_qcow2(image) ? "qcow2" : "raw",
+    std::vector<std::string> create = {"qemu-img",
+                                       "create",
+                                       "-q",
+                                       "-f",
+                                       "qcow2",
+                                       "-b",
+                                       image.string(),
+                                       "-F",
+                                       is_qcow2(image) ? "qcow2" : "raw",
                                        definition.disk.string()};
     if (request.disk_bytes > 0) {
+        // A smaller disk than the image would cut the filesystem off: refuse it up front.
+        const auto info = nlohmann::json::parse(
+            proc::run_checked({"qemu-img", "info", "--output=json", image.string()}), nullptr,
+            false);
+        const std::uint64_t image_size =
+            info.is_object() ? info.value("virtual-size", std::uint64_t{0}) : 0;
+        if (request.disk_bytes < image_size) {
+            throw UsageError("the disk limit (" + std::to_string(request.disk_bytes) +
+                                 " bytes) is smaller than the worker image (" +
+                                 std::to_string(image_size) + " bytes)",
+                             "raise 'disk' in the spec's limits");
+        }
         create.push_back(std::to_string(request.disk_bytes));
     }
     proc::run_checked(create, {}, "a disk limit smaller than the image cannot work");
