@@ -17,7 +17,7 @@ namespace {
 
 // Replaces contractor with OpenSSH logged into the kept worker: a real terminal, the pinned
 // host key, the worker's per-boot client key.
-int open_shell(const std::string& name) {
+int open_shell(const std::string& name, const std::vector<std::string>& command) {
     const fs::path run =
         image::ImageCache(image::ImageCache::default_root()).root().parent_path() / "runs" / name;
     std::ifstream in(run / "access.json");
@@ -49,8 +49,11 @@ int open_shell(const std::string& name) {
                                      "StrictHostKeyChecking=yes",
                                      "-o",
                                      "IdentitiesOnly=yes",
-                                     user_at_host.c_str(),
-                                     nullptr};
+                                     user_at_host.c_str()};
+    for (const auto& word : command) {
+        argv.push_back(word.c_str());
+    }
+    argv.push_back(nullptr);
     ::execvp("ssh", const_cast<char* const*>(argv.data()));
     throw InfrastructureError(std::string("cannot run ssh: ") + std::strerror(errno),
                               "install openssh-client");
@@ -60,12 +63,14 @@ int open_shell(const std::string& name) {
 
 void add_shell_command(CLI::App& parent, CommandAction& action) {
     auto name = std::make_shared<std::string>();
+    auto command = std::make_shared<std::vector<std::string>>();
     CLI::App* shell = parent.add_subcommand(
         "shell", "Open a shell in a worker kept by 'contractor build --keep-worker'");
     shell->add_option("worker", *name, "The worker's name, as the build printed it")->required();
-    shell->callback([name, &action] {
-        action = [name](Context&) {
-            return open_shell(*name);
+    shell->add_option("command", *command, "A command to run instead of a login shell (after --)");
+    shell->callback([name, command, &action] {
+        action = [name, command](Context&) {
+            return open_shell(*name, *command);
         };
     });
 }

@@ -21,14 +21,6 @@ using nlohmann::ordered_json;
 
 namespace {
 
-// Where the worker reaches its gateway (the manager's HTTP proxy): a port on the worker's own
-// loopback that sshd forwards, over the manager's SSH connection, to the gateway on the
-// manager's loopback (ssh -R). The worker's NIC stays restrict=on: it can open no connection
-// to anything, and everything it reaches goes through the gateway's allowlist. (QEMU's
-// guestfwd=...-cmd: would need QEMU to spawn processes, which libvirt's seccomp sandbox
-// forbids: QEMU dies on the first connection.)
-constexpr int gateway_port = 3128;
-
 // How long a worker may take to boot before the build is called an infrastructure failure.
 // Under TCG the worker needs about 8 s; nested TCG about 25 times that.
 constexpr std::chrono::seconds boot_timeout(600);
@@ -135,21 +127,12 @@ void JobRunner::boot() {
     chain_ = std::make_unique<connection::Chain>();
     chain_->add_ssh(machine_->endpoint(), std::chrono::seconds(30));
     outbox_.status("worker ready after " + format_seconds(seconds_since(current_phase_->second)));
-    open_gateway_tunnel();
-
-    // The worker's package tools reach the network through the gateway only.
-    std::string output;
-    const std::string proxy = "http://127.0.0.1:" + std::to_string(gateway_port) + "/";
-    const std::string apt_config =
-        "Acquire::http::Proxy \"" + proxy + "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
-    if (chain_->last().run("printf '%s' '" + apt_config +
-                               "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
-                           output) != 0) {
-        throw InfrastructureError("cannot configure apt in the worker: " + output);
-    }
 }
 
 void JobRunner::open_gateway_tunnel() {
+    if (gateway_tunnel_) {
+        return;
+    }
     const fs::path folder = machine_->run_directory() / "gateway-tunnel";
     fs::create_directories(folder);
     const auto& endpoint = machine_->endpoint();
@@ -180,21 +163,26 @@ void JobRunner::open_gateway_tunnel() {
                                  "-p",
                                  std::to_string(endpoint.port),
                                  "-R",
-                                 "127.0.0.1:" + std::to_string(gateway_port) +
+                                 "127.0.0.1:" + std::to_string(worker_gateway_port) +
                                      ":127.0.0.1:" + std::to_string(gateway_->port()),
                                  endpoint.user + "@" + endpoint.host},
         folder / "ssh.log");
-    // The forward is up when the worker's sshd listens on the port.
+    // The forward is up when the worker's sshd listens on the port; apt is told to use it.
     std::string output;
+    const std::string proxy = "http://127.0.0.1:" + std::to_string(worker_gateway_port) + "/";
+    const std::string apt_config =
+        "Acquire::http::Proxy \"" + proxy + "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
     const int status = chain_->last().run(
-        "for i in $(seq 300); do ss -Hltn 'sport = :" + std::to_string(gateway_port) +
-            "' | grep -q LISTEN && exit 0; sleep 0.1; done; exit 1",
+        "for i in $(seq 300); do ss -Hltn 'sport = :" + std::to_string(worker_gateway_port) +
+            "' | grep -q LISTEN && break; sleep 0.1; done; ss -Hltn 'sport = :" +
+            std::to_string(worker_gateway_port) + "' | grep -q LISTEN && printf '%s' '" +
+            apt_config + "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
         output);
     if (status != 0) {
         std::ifstream log(folder / "ssh.log");
         const std::string text((std::istreambuf_iterator<char>(log)),
                                std::istreambuf_iterator<char>());
-        throw InfrastructureError("the worker's gateway tunnel did not open: " + text);
+        throw InfrastructureError("the worker's way to the gateway did not open: " + output + text);
     }
 }
 

@@ -29,6 +29,14 @@ class BackgroundProcess;
 
 namespace contractor::manager {
 
+// Where the worker reaches its gateway (the manager's HTTP proxy): a port on the worker's own
+// loopback that sshd forwards, over the manager's SSH connection, to the gateway on the
+// manager's loopback (ssh -R). The worker's NIC stays restrict=on: it can open no connection
+// to anything, and everything it reaches goes through the gateway's allowlist. (QEMU's
+// guestfwd=...-cmd: would need QEMU to spawn processes, which libvirt's seccomp sandbox
+// forbids: QEMU dies on the first connection.)
+inline constexpr int worker_gateway_port = 3128;
+
 // A hard limit crossed while the build ran: the worker is stopped at once.
 struct LimitHit {
     std::string limit;   // the key in limit_fields: "timeout", "cpu-time", "log-size", ...
@@ -52,8 +60,8 @@ public:
 
 private:
     void boot();
-    // Opens the worker's only way out: a port on the worker's loopback, forwarded over SSH
-    // to the gateway here.
+    // Opens the worker's only way out, once, when a phase may use the network: a port on the
+    // worker's loopback, forwarded over SSH to the gateway here, and apt told to use it.
     void open_gateway_tunnel();
     // False when provisioning failed (the message is in provision_failure_).
     bool provision();

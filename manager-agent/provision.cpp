@@ -49,6 +49,7 @@ bool JobRunner::provision() {
         return true;
     }
     begin_phase("provision");
+    open_gateway_tunnel();
     const auto check = [this](std::size_t bytes) {
         log_bytes_ += bytes;
         check_limits();

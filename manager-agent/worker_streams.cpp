@@ -19,9 +19,16 @@ constexpr const char* build_script = "/tmp/contractor-build.sh";
 
 // The build's environment: a fixed base (the same for every build, whatever the manager's own
 // environment), then the spec's `env` in order.
-std::string build_environment(const protocol::Job& job) {
+std::string build_environment(const protocol::Job& job, int gateway_port) {
     std::string words = "HOME=/home/worker USER=worker LOGNAME=worker SHELL=/bin/sh "
                         "PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8";
+    if (!job.network.build.empty()) {
+        // Tools that honour the usual proxy variables reach the allowed hosts this way.
+        const std::string proxy = "http://127.0.0.1:" + std::to_string(gateway_port) + "/";
+        for (const char* name : {"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"}) {
+            words += std::string(" ") + name + "=" + proxy;
+        }
+    }
     for (const auto& [name, value] : job.env) {
         words += " " + connection::shell_quote(name + "=" + value);
     }
@@ -64,15 +71,18 @@ void JobRunner::copy_in() {
 int JobRunner::run_build() {
     begin_phase("build");
     gateway_->set_rules(job_.network.build, "build");
+    if (!job_.network.build.empty()) {
+        open_gateway_tunnel();
+    }
     chain_->last().write_file(build_script, job_.build, 0755);
     // set -e: a failing command fails the build, as in a Makefile recipe or a CI step.
-    auto build =
-        chain_->last().start("cd /workspace/src && exec env -i " + build_environment(job_) +
-                                 " /bin/sh -e " + build_script + " </dev/null",
-                             [this](std::string_view chunk) {
-                                 log_bytes_ += chunk.size();
-                                 outbox_.log("stderr", "build", chunk);
-                             });
+    auto build = chain_->last().start("cd /workspace/src && exec env -i " +
+                                          build_environment(job_, worker_gateway_port) +
+                                          " /bin/sh -e " + build_script + " </dev/null",
+                                      [this](std::string_view chunk) {
+                                          log_bytes_ += chunk.size();
+                                          outbox_.log("stderr", "build", chunk);
+                                      });
     build->close_write();
     std::array<char, 65536> buffer{};
     for (;;) {
