@@ -129,6 +129,16 @@ void JobRunner::boot() {
     outbox_.status("worker ready after " + format_seconds(seconds_since(current_phase_->second)));
 }
 
+void JobRunner::write_ssh_credentials(const fs::path& folder) const {
+    fs::create_directories(folder);
+    fs::permissions(folder, fs::perms::owner_all);
+    const auto& endpoint = machine_->endpoint();
+    write_private_file(folder / "client_key", endpoint.private_key);
+    write_private_file(folder / "known_hosts", "[" + endpoint.host +
+                                                   "]:" + std::to_string(endpoint.port) + " " +
+                                                   endpoint.pinned_host_key + "\n");
+}
+
 void JobRunner::open_gateway_tunnel() {
     if (gateway_tunnel_) {
         return;

@@ -79,14 +79,10 @@ bool JobRunner::provision() {
 
     if (!job_.ansible.is_null() && !job_.ansible.empty()) {
         const fs::path folder = machine_->run_directory() / "ansible";
-        fs::create_directories(folder / "tmp");
-        fs::permissions(folder, fs::perms::owner_all);
-        const auto& endpoint = machine_->endpoint();
-        write_private_file(folder / "client_key", endpoint.private_key);
         // The pinned host key, and nothing else: ansible's ssh must refuse any other.
-        write_private_file(folder / "known_hosts", "[" + endpoint.host +
-                                                       "]:" + std::to_string(endpoint.port) + " " +
-                                                       endpoint.pinned_host_key + "\n");
+        write_ssh_credentials(folder);
+        fs::create_directories(folder / "tmp");
+        const auto& endpoint = machine_->endpoint();
         const nlohmann::json inventory = {
             {"all",
              {{"hosts",

@@ -35,13 +35,23 @@ std::string build_environment(const protocol::Job& job, int gateway_port) {
     return words;
 }
 
+// A stderr sink that keeps the first 64 KiB: enough for an error message, bounded whatever a
+// hostile worker prints.
+connection::ErrorSink keep_first(std::string& errors) {
+    return [&errors](std::string_view chunk) {
+        errors.append(chunk.substr(
+            0, std::min<std::size_t>(chunk.size(),
+                                     65536 - std::min<std::size_t>(errors.size(), 65536))));
+    };
+}
+
 } // namespace
 
 void JobRunner::copy_in() {
     begin_phase("copy-in");
     std::string errors;
-    auto tar = chain_->last().start("tar -x -f - -C /workspace --no-same-owner",
-                                    [&errors](std::string_view chunk) { errors.append(chunk); });
+    auto tar =
+        chain_->last().start("tar -x -f - -C /workspace --no-same-owner", keep_first(errors));
     outbox_.send({{"type", "send-input"}});
     std::uint64_t bytes = 0;
     for (;;) {
@@ -107,7 +117,7 @@ void JobRunner::copy_out() {
     std::string errors;
     // As root: the build may have made files only root can read (sudo is the worker's).
     auto tar = chain_->last().start("sudo tar -c -f - -C /workspace --numeric-owner .",
-                                    [&errors](std::string_view chunk) { errors.append(chunk); });
+                                    keep_first(errors));
     tar->close_write();
     outbox_.send({{"type", "workspace"}});
     // Tar headers and padding add a little to the file bytes; the CLI enforces the exact limit.

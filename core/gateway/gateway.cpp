@@ -53,6 +53,10 @@ bool rule_allows(const policy::NetworkRule& rule, std::string_view host, std::ui
     return rule.protocol == protocol && rule.port == port && host_matches(rule.host, host);
 }
 
+// A build that opens connections without end must not exhaust the manager's threads; apt and
+// pip use a handful at a time. Connections beyond this are closed at once.
+constexpr std::size_t max_connections = 256;
+
 // A client connection's thread; `finished` tells the acceptor it may be joined.
 struct Connection {
     std::thread thread;
@@ -112,7 +116,8 @@ struct Gateway::State {
     void accept_loop() {
         while (true) {
             pollfd fds[2] = {{listener.get(), POLLIN, 0}, {stop_event.get(), POLLIN, 0}};
-            if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
+            // Waking once a second also joins threads that finished while no client came.
+            if (::poll(fds, 2, 1000) < 0 && errno != EINTR) {
                 return;
             }
             if (fds[1].revents != 0) {
@@ -123,12 +128,16 @@ struct Gateway::State {
                 continue;
             }
             Fd client(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-            if (client.valid()) {
+            if (!client.valid()) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    // Out of descriptors: the pending connection stays queued and poll would
+                    // wake at once, so wait a little for connections to end (or to stop).
+                    wait_for(-1, 0, stop_event.get(), std::chrono::milliseconds(100));
+                }
+                continue;
+            }
+            if (connections.size() < max_connections) {
                 start_connection(std::move(client));
-            } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                // Out of descriptors: the pending connection stays queued and poll would wake
-                // at once, so wait a little for connections to end (or for the stop event).
-                wait_for(-1, 0, stop_event.get(), std::chrono::milliseconds(100));
             }
         }
     }

@@ -35,7 +35,7 @@ struct GatewayOptions {
     // "http://HOST:PORT": every allowed connection goes through this HTTP proxy (absolute-form
     // requests, CONNECT) instead of directly, e.g. to a local apt cache.
     std::optional<std::string> upstream_proxy;
-    // Host name -> IP address used instead of resolving the name.
+    // Lower-case host name -> IP address, used instead of resolving the name.
     std::map<std::string, std::string> hosts_override;
 };
 
@@ -67,10 +67,5 @@ private:
 // x.org itself; host names compare case-insensitively, IPv6 addresses by value.
 bool rule_allows(const policy::NetworkRule& rule, std::string_view host, std::uint16_t port,
                  policy::Protocol protocol);
-
-// Copies bytes between stdin/stdout and a TCP connection to 127.0.0.1:`port` until both sides
-// have closed; returns the exit code of the `relay` subcommand that QEMU's guestfwd runs per
-// guest connection. Prints nothing: under guestfwd, stderr is the guest's connection too.
-int relay_stdio_to_loopback(std::uint16_t port);
 
 } // namespace contractor::gateway

@@ -130,22 +130,4 @@ void relay(RelaySide a, RelaySide b, int stop_fd, std::atomic<std::uint64_t>* a_
     }
 }
 
-int relay_stdio_to_loopback(std::uint16_t port) {
-    // Under QEMU's guestfwd, stdin, stdout and stderr are all the guest's connection, so this
-    // prints nothing: a message would reach the guest as data.
-    Fd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!socket.valid()) {
-        return to_int(ExitCode::infrastructure);
-    }
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(port);
-    if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        return to_int(ExitCode::infrastructure);
-    }
-    relay({STDIN_FILENO, STDOUT_FILENO}, {socket.get(), socket.get()}, -1, nullptr, nullptr);
-    return to_int(ExitCode::success);
-}
-
 } // namespace contractor::gateway

@@ -8,17 +8,6 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-ordered_json rules_to_json(const std::vector<policy::EffectiveRule>& rules) {
-    ordered_json out = ordered_json::array();
-    for (const auto& rule : rules) {
-        out.push_back({{"host", rule.rule.host},
-                       {"port", rule.rule.port},
-                       {"protocol", policy::to_string(rule.rule.protocol)},
-                       {"from", policy::to_string(rule.origin)}});
-    }
-    return out;
-}
-
 policy::Origin origin_from(const std::string& text) {
     if (text == "config") {
         return policy::Origin::config;
@@ -48,7 +37,8 @@ std::uint64_t Job::limit(std::string_view key) const {
 }
 
 ordered_json policy_to_json(const policy::EffectivePolicy& policy) {
-    return {{"provision", rules_to_json(policy.provision)}, {"build", rules_to_json(policy.build)}};
+    return {{"provision", spec::rules_json(policy.provision)},
+            {"build", spec::rules_json(policy.build)}};
 }
 
 Job make_job(const spec::EffectiveSpec& effective) {

@@ -24,6 +24,8 @@ ImageReference classify_image(const std::filesystem::path& directory, const std:
     return {ImageReference::Kind::cached, value};
 }
 
+} // namespace
+
 ordered_json rules_json(const std::vector<policy::EffectiveRule>& rules) {
     auto out = ordered_json::array();
     for (const auto& rule : rules) {
@@ -34,8 +36,6 @@ ordered_json rules_json(const std::vector<policy::EffectiveRule>& rules) {
     }
     return out;
 }
-
-} // namespace
 
 std::string_view to_string(ValueOrigin origin) {
     switch (origin) {

@@ -58,6 +58,10 @@ struct EffectiveSpec {
 // the worker image and merges the network policy.
 EffectiveSpec resolve(const BuildSpec& spec, const UserConfig& config);
 
+// Rules as JSON: [{"host", "port", "protocol", "from"}], as `dump --effective` and the build
+// report show them.
+nlohmann::ordered_json rules_json(const std::vector<policy::EffectiveRule>& rules);
+
 // The effective spec as JSON: limits in base units, each limit and rule tagged with its origin.
 nlohmann::ordered_json to_json(const EffectiveSpec& effective);
 

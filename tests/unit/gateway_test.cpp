@@ -370,29 +370,3 @@ TEST_CASE("the destructor ends open connections promptly", "[gateway]") {
     CHECK(read_bytes(silent.get()).empty());
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(4));
 }
-
-TEST_CASE("relay_stdio_to_loopback joins stdin and stdout to a loopback port", "[gateway]") {
-    LoopbackServer server([](int fd) { send_text(fd, "got: " + read_bytes(fd)); });
-    int pair[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        // As under QEMU's guestfwd: stdin and stdout are one socket to the guest.
-        ::dup2(pair[1], STDIN_FILENO);
-        ::dup2(pair[1], STDOUT_FILENO);
-        ::_exit(relay_stdio_to_loopback(server.port()));
-    }
-    ::close(pair[1]);
-    const Fd guest(pair[0]);
-    set_io_timeouts(guest.get());
-    send_text(guest.get(), "from the guest");
-    ::shutdown(guest.get(), SHUT_WR);
-    CHECK(read_bytes(guest.get()) == "got: from the guest");
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
-
-    CHECK(relay_stdio_to_loopback(unused_port()) == to_int(ExitCode::infrastructure));
-}

@@ -2,13 +2,12 @@
 // stderr, files, and a second SSH hop reached through a tunnel opened by the first (the shape
 // of host -> manager -> worker).
 #include "connection/chain.hpp"
-#include "image/builder.hpp"
 #include "image/cache.hpp"
-#include "image/recipe.hpp"
 #include "ssh/keys.hpp"
 #include "virt/accel.hpp"
 #include "virt/libvirt.hpp"
 #include "vm/machine.hpp"
+#include "worker_image.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -37,8 +36,7 @@ std::string read_all(connection::ByteStream& stream) {
 
 TEST_CASE("SSH hops run commands, move files and tunnel to the next hop", "[vm]") {
     const image::ImageCache cache(image::ImageCache::default_root());
-    const auto recipe = image::load_recipe(image::recipes_directory(), "worker");
-    const fs::path image = image::build_image(recipe, {}, cache, {}).image.disk();
+    const fs::path image = test::worker_image();
     virt::Connection connection(virt::default_uri());
     vm::BootRequest request;
     request.image = image;

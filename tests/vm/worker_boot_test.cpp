@@ -1,14 +1,13 @@
 // Boots the worker image for real (QEMU under libvirt qemu:///session) and checks the
 // per-boot credentials: the fresh client key logs in, any other key is refused, a host that
 // shows any key but the pinned one is refused, and nothing is left behind.
-#include "image/builder.hpp"
 #include "image/cache.hpp"
-#include "image/recipe.hpp"
 #include "ssh/keys.hpp"
 #include "ssh/session.hpp"
 #include "virt/accel.hpp"
 #include "virt/libvirt.hpp"
 #include "vm/machine.hpp"
+#include "worker_image.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,19 +18,6 @@ namespace fs = std::filesystem;
 using namespace contractor;
 
 namespace {
-
-// The cached worker image, built on first use (a minute or two) and reused afterwards.
-fs::path worker_image() {
-    const image::ImageCache cache(image::ImageCache::default_root());
-    const auto recipe = image::load_recipe(image::recipes_directory(), "worker");
-    return image::build_image(recipe, {}, cache,
-                              [](const std::string& step, double seconds) {
-                                  if (seconds >= 0) {
-                                      std::cerr << "image: " << step << " (" << seconds << " s)\n";
-                                  }
-                              })
-        .image.disk();
-}
 
 ssh::ConnectFailure failure_of(const ssh::Endpoint& endpoint) {
     try {
@@ -46,7 +32,7 @@ ssh::ConnectFailure failure_of(const ssh::Endpoint& endpoint) {
 
 TEST_CASE("a worker boots with per-boot credentials and refuses everything else", "[vm]") {
     const image::ImageCache cache(image::ImageCache::default_root());
-    const fs::path image = worker_image();
+    const fs::path image = test::worker_image();
     virt::Connection connection(virt::default_uri());
     vm::BootRequest request;
     request.image = image;
