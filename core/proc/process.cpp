@@ -326,7 +326,9 @@ PipedProcess::PipedProcess(const std::vector<std::string>& argv,
 
 PipedProcess::~PipedProcess() {
     if (!state_->status) {
-        terminate(std::chrono::milliseconds(2000));
+        // Long enough for a manager agent to tear its worker down after SIGTERM (its waits
+        // check for cancellation at least every few seconds).
+        terminate(std::chrono::seconds(15));
     }
     close_fd(state_->input);
     close_fd(state_->output);
