@@ -35,14 +35,14 @@ std::string format_seconds(double seconds) {
     return text;
 }
 
+} // namespace
+
 void write_private_file(const fs::path& path, const std::string& content) {
     std::ofstream out(path);
     out << content;
     out.close();
     fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
 }
-
-} // namespace
 
 JobRunner::JobRunner(protocol::Job job, Inbox& inbox, Outbox& outbox)
     : job_(std::move(job)), inbox_(inbox), outbox_(outbox),
@@ -125,6 +125,8 @@ void JobRunner::boot() {
                    std::string(virt::to_string(request.accel)) + ")");
     machine_->wait_until_ready(boot_timeout);
     chain_ = std::make_unique<connection::Chain>();
+    // sshd answered a moment ago: 30 s covers a key exchange on a loaded TCG guest, and a
+    // worker that stops answering still surfaces as an error rather than a hang.
     chain_->add_ssh(machine_->endpoint(), std::chrono::seconds(30));
     outbox_.status("worker ready after " + format_seconds(seconds_since(current_phase_->second)));
 }

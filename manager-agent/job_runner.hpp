@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,9 @@ namespace contractor::manager {
 // guestfwd=...-cmd: would need QEMU to spawn processes, which libvirt's seccomp sandbox
 // forbids: QEMU dies on the first connection.)
 inline constexpr int worker_gateway_port = 3128;
+
+// Writes `content` to `path`, readable and writable by this user only (keys, inventories).
+void write_private_file(const std::filesystem::path& path, const std::string& content);
 
 // A hard limit crossed while the build ran: the worker is stopped at once.
 struct LimitHit {

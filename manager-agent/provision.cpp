@@ -35,13 +35,6 @@ int stream_command(connection::RemoteCommand& command, Outbox& outbox,
     return command.wait();
 }
 
-void write_private_file(const fs::path& path, const std::string& content) {
-    std::ofstream out(path);
-    out << content;
-    out.close();
-    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-}
-
 } // namespace
 
 bool JobRunner::provision() {

@@ -13,7 +13,6 @@
 
 #include <thread>
 
-namespace fs = std::filesystem;
 using namespace contractor;
 using namespace std::chrono_literals;
 
@@ -36,14 +35,8 @@ std::string read_all(connection::ByteStream& stream) {
 
 TEST_CASE("SSH hops run commands, move files and tunnel to the next hop", "[vm]") {
     const image::ImageCache cache(image::ImageCache::default_root());
-    const fs::path image = test::worker_image();
     virt::Connection connection(virt::default_uri());
-    vm::BootRequest request;
-    request.image = image;
-    request.accel = virt::choose_accel(virt::AccelRequest::automatic).accel;
-    request.runs_directory = cache.root().parent_path() / "runs";
-    auto machine = vm::Machine::boot(connection, cache, request);
-    machine->wait_until_ready(300s);
+    auto machine = test::boot_ready_worker(connection, cache);
 
     connection::Chain chain;
     chain.add_ssh(machine->endpoint(), 30s);
