@@ -1,5 +1,6 @@
 #include "ssh/session.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace contractor::ssh {
@@ -94,14 +95,20 @@ CommandResult Session::run(const std::string& command) {
     }
     CommandResult result;
     char buffer[16384];
-    for (int is_stderr : {0, 1}) {
-        int count = 0;
-        while ((count = ssh_channel_read(channel.get(), buffer, sizeof buffer, is_stderr)) > 0) {
-            result.output.append(buffer, static_cast<std::size_t>(count));
+    // Reads in short slices until the command's end: a blocking read would give up (return 0)
+    // after the session's timeout, cutting off a command that runs longer.
+    for (;;) {
+        for (int is_stderr : {1, 0}) {
+            const int count = ssh_channel_read_timeout(channel.get(), buffer, sizeof buffer,
+                                                       is_stderr, is_stderr ? 0 : 100);
+            if (count == SSH_ERROR) {
+                throw ConnectError(ConnectFailure::other,
+                                   "reading command output failed: " + last_error(session_.get()));
+            }
+            result.output.append(buffer, static_cast<std::size_t>(std::max(count, 0)));
         }
-        if (count < 0) {
-            throw ConnectError(ConnectFailure::other,
-                               "reading command output failed: " + last_error(session_.get()));
+        if (ssh_channel_is_eof(channel.get()) || ssh_channel_is_closed(channel.get())) {
+            break;
         }
     }
     ssh_channel_send_eof(channel.get());
