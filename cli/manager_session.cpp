@@ -174,6 +174,7 @@ void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& 
         outcome.workspace_committed = true;
     } catch (const transfer::ExportTooLarge& error) {
         outcome.workspace_problem = error.what();
+        outcome.export_too_large = true;
         char drain[65536];
         while (source(drain, sizeof drain) > 0) {
         }
@@ -206,6 +207,13 @@ BuildOutcome ManagerSession::run(const protocol::Job& job, const SessionPaths& p
     }
     manager_.close_write();
     manager_.wait();
+    if (outcome.export_too_large && outcome.result.value("result", "") != "limit-exceeded") {
+        // The build may have succeeded, but what it left is more than the user accepts back.
+        outcome.result["result"] = "limit-exceeded";
+        outcome.result["exit_code"] = to_int(ExitCode::limit_exceeded);
+        outcome.result["limit"] = "export-size";
+        outcome.result["message"] = *outcome.workspace_problem;
+    }
     return outcome;
 }
 

@@ -24,6 +24,7 @@ struct BuildOutcome {
     nlohmann::json result; // the manager's "result" message
     bool workspace_committed = false;
     std::optional<std::string> workspace_problem; // why the workspace did not arrive
+    bool export_too_large = false;                // the export-size limit refused it
     std::vector<transfer::Rejected> rejected;     // entries refused on the way in
     std::uint64_t workspace_bytes = 0;
     double copy_in_seconds = 0;
