@@ -146,12 +146,8 @@ void JobRunner::open_gateway_tunnel() {
         return;
     }
     const fs::path folder = machine_->run_directory() / "gateway-tunnel";
-    fs::create_directories(folder);
+    write_ssh_credentials(folder);
     const auto& endpoint = machine_->endpoint();
-    write_private_file(folder / "client_key", endpoint.private_key);
-    write_private_file(folder / "known_hosts", "[" + endpoint.host +
-                                                   "]:" + std::to_string(endpoint.port) + " " +
-                                                   endpoint.pinned_host_key + "\n");
     gateway_tunnel_ = std::make_unique<proc::BackgroundProcess>(
         std::vector<std::string>{"ssh",
                                  "-N",
@@ -242,13 +238,8 @@ void JobRunner::keep_worker_for_debugging(ordered_json& result) {
                                {"port", machine_->endpoint().port},
                                {"user", machine_->endpoint().user},
                                {"host_key", machine_->endpoint().pinned_host_key}};
-    std::ofstream(access) << info.dump(2) << "\n";
-    const fs::path key = machine_->run_directory() / "client_key";
-    {
-        std::ofstream out(key);
-        out << machine_->endpoint().private_key;
-    }
-    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+    write_private_file(access, info.dump(2) + "\n");
+    write_private_file(machine_->run_directory() / "client_key", machine_->endpoint().private_key);
     machine_->keep();
     result["worker"] = machine_->name();
 }
