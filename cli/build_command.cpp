@@ -1,7 +1,10 @@
 #include "cli/build_report.hpp"
 #include "cli/command.hpp"
+#include "cli/manager_connection.hpp"
 #include "cli/manager_session.hpp"
 #include "connection/local_hop.hpp"
+#include "image/cache.hpp"
+#include "managervm/uploads.hpp"
 #include "protocol/job.hpp"
 #include "spec/effective.hpp"
 #include "spec/spec.hpp"
@@ -14,6 +17,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <unistd.h>
 
 namespace contractor::cli {
 namespace fs = std::filesystem;
@@ -22,26 +26,12 @@ namespace {
 
 struct BuildOptions {
     std::string spec;
-    std::string topology = "direct";
+    std::string topology = "nested";
+    std::string connect;
     std::string accel;
     std::string report;
     bool keep_worker = false;
 };
-
-// contractor-manager: $CONTRACTOR_MANAGER, else beside this program.
-fs::path manager_program() {
-    if (const char* explicit_path = std::getenv("CONTRACTOR_MANAGER")) {
-        return explicit_path;
-    }
-    std::error_code error;
-    const fs::path self = fs::read_symlink("/proc/self/exe", error);
-    const fs::path beside = self.parent_path() / "contractor-manager";
-    if (error || !fs::exists(beside)) {
-        throw InfrastructureError("contractor-manager is not installed beside contractor",
-                                  "build both (cmake --build build) or set CONTRACTOR_MANAGER");
-    }
-    return beside;
-}
 
 // A new build log: $XDG_STATE_HOME/contractor/logs/SPEC-DATE-TIME-RANDOM.log.
 fs::path new_log_file(const fs::path& spec_file) {
@@ -88,29 +78,118 @@ std::vector<transfer::PackSource> input_sources(const spec::EffectiveSpec& effec
     return sources;
 }
 
+// The upstream proxy as the manager VM reaches it: a proxy on the host's loopback is at the
+// manager's gateway address (QEMU user networking maps 10.0.2.2 to the host's 127.0.0.1).
+std::optional<std::string> proxy_seen_from_manager(std::optional<std::string> proxy) {
+    if (!proxy) {
+        return proxy;
+    }
+    for (const std::string loopback : {"http://127.0.0.1", "http://localhost"}) {
+        if (proxy->rfind(loopback, 0) == 0 &&
+            (proxy->size() == loopback.size() || (*proxy)[loopback.size()] == ':' ||
+             (*proxy)[loopback.size()] == '/')) {
+            return "http://10.0.2.2" + proxy->substr(loopback.size());
+        }
+    }
+    return proxy;
+}
+
+// Shows a copy's progress: in place on a terminal, every quarter in a log.
+managervm::Progress copy_progress(std::ostream& err, const std::string& what) {
+    const bool tty = isatty(STDERR_FILENO) == 1;
+    auto last_quarter = std::make_shared<int>(-1);
+    return [&err, what, tty, last_quarter](std::uint64_t done, std::uint64_t total) {
+        const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
+        if (tty) {
+            err << "\rcontractor: copying " << what << ": " << (done >> 20) << " of "
+                << (total >> 20) << " MiB (" << percent << "%)" << (done == total ? "\n" : "")
+                << std::flush;
+        } else if (percent / 25 != *last_quarter) {
+            *last_quarter = percent / 25;
+            err << "contractor: copying " << what << ": " << (done >> 20) << " of " << (total >> 20)
+                << " MiB (" << percent << "%)" << std::endl;
+        }
+    };
+}
+
+// Puts the spec's worker image into the manager's cache (by digest) and points the job at it.
+void send_worker_image(connection::Hop& manager, const spec::EffectiveSpec& effective,
+                       protocol::Job& job, std::ostream& err) {
+    const image::ImageCache cache(image::ImageCache::default_root());
+    std::optional<image::CachedImage> entry;
+    const auto& reference = effective.worker_image;
+    if (reference.kind == spec::ImageReference::Kind::file) {
+        if (!fs::is_regular_file(reference.value)) {
+            throw UsageError("worker image " + reference.value + " does not exist",
+                             "build one with 'contractor image build worker --output FILE'");
+        }
+        entry = cache.find_by_disk(image::file_sha256(reference.value, cache.root()));
+        if (!entry) {
+            // Not one of contractor's images (a cloud image, say): copied as a plain file,
+            // named by its digest.
+            const std::string digest = image::file_sha256(reference.value, cache.root());
+            const std::string remote = ".cache/contractor/imports/" + digest + ".img";
+            std::string output;
+            if (manager.run("test -f " + connection::shell_quote(remote), output) != 0) {
+                manager.run("mkdir -p .cache/contractor/imports", output);
+                managervm::upload_file(
+                    manager, reference.value, remote, 0644,
+                    copy_progress(err, fs::path(reference.value).filename().string()));
+            }
+            job.image_kind = "file";
+            job.image = remote;
+            return;
+        }
+    } else {
+        entry = cache.newest(job.image);
+        if (!entry) {
+            throw UsageError("there is no cached image called '" + job.image + "'",
+                             "build it with 'contractor image build " + job.image + "'");
+        }
+    }
+    const std::string name = entry->name + "-" + entry->digest;
+    const auto copy =
+        managervm::install_image(manager, *entry, copy_progress(err, "worker image " + name));
+    if (copy.copied) {
+        char rate[64];
+        std::snprintf(rate, sizeof rate, "%.1f s (%.1f MiB/s)", copy.seconds,
+                      static_cast<double>(copy.bytes) / (1 << 20) / std::max(copy.seconds, 0.001));
+        err << "contractor: copied worker image " << name
+            << " into the manager: " << (copy.bytes >> 20) << " MiB in " << rate << std::endl;
+    } else {
+        err << "contractor: worker image " << name << " is already in the manager" << std::endl;
+    }
+    job.image_kind = "entry";
+    job.image = copy.entry;
+}
+
 int run_build(const BuildOptions& options, Context& context) {
     const auto started = std::chrono::steady_clock::now();
     const spec::UserConfig config = spec::load_user_config(context.config_location);
     const spec::BuildSpec spec = spec::load_spec(options.spec);
     const spec::EffectiveSpec effective = spec::resolve(spec, config);
-    if (options.topology == "nested") {
-        throw UsageError("the nested topology (a worker inside the manager VM) is not built yet",
-                         "use --topology direct");
+    const bool nested = options.topology == "nested";
+    if (nested) {
+        context.err << "contractor: topology nested: the worker runs inside the manager VM"
+                    << std::endl;
+    } else {
+        context.err << "contractor: topology direct: the worker runs under this host's libvirt, "
+                       "without the manager VM's second wall (weaker HostProtection)"
+                    << std::endl;
     }
-    context.err << "contractor: topology direct: the worker runs under this host's libvirt, "
-                   "without the manager VM's second wall (weaker HostProtection)"
-                << std::endl;
     print_plan(context.err, effective);
     const auto accel = virt::choose_accel(
         virt::parse_accel_request(options.accel.empty() ? config.accel : options.accel));
     if (accel.accel == virt::Accel::tcg) {
         context.err << "contractor: " << accel.reason << std::endl;
     }
+    // Inside the manager, the agent decides: a VM level deeper, KVM is rarely there.
+    const std::string worker_accel = nested ? "auto" : std::string(virt::to_string(accel.accel));
 
     protocol::Job job = protocol::make_job(effective);
-    job.accel = std::string(virt::to_string(accel.accel));
+    job.accel = worker_accel;
     job.keep_worker = options.keep_worker;
-    job.upstream_proxy = config.proxy;
+    job.upstream_proxy = nested ? proxy_seen_from_manager(config.proxy) : config.proxy;
     SessionPaths paths{input_sources(effective), effective.workspace,
                        effective.limit("export-size").value};
     if (!fs::is_directory(effective.workspace.parent_path())) {
@@ -123,16 +202,38 @@ int run_build(const BuildOptions& options, Context& context) {
     if (!log) {
         throw InfrastructureError("cannot write the build log " + log_file.string());
     }
-    connection::LocalHop local;
-    auto manager = local.start_program(
-        {manager_program().string(), "serve"}, [&context](std::string_view chunk) {
-            context.err.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-            context.err.flush();
-        });
-    ManagerSession session(*manager, context.out, context.err, log);
+    const auto agent_stderr = [&context](std::string_view chunk) {
+        context.err.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        context.err.flush();
+    };
     BuildOutcome outcome;
+    std::optional<managervm::ManagerVm> manager_vm;
     try {
-        outcome = session.run(job, paths);
+        if (nested) {
+            manager_vm.emplace(open_manager(config, options.connect, options.accel));
+            ManagerLink link = connect_manager(*manager_vm, context.err);
+            send_worker_image(link.chain.last(), effective, job, context.err);
+            auto agent = link.chain.last().start(link.agent + " serve", agent_stderr);
+            ManagerSession session(*agent, context.out, context.err, log);
+            try {
+                outcome = session.run(job, paths);
+            } catch (const Interrupted&) {
+                throw;
+            } catch (const UsageError&) {
+                throw;
+            } catch (const Error& error) {
+                // The connection broke: say whether the manager VM went away.
+                if (manager_vm->running()) {
+                    throw;
+                }
+                explain_lost_manager(*manager_vm, error.what());
+            }
+        } else {
+            connection::LocalHop local;
+            auto agent = local.start_program({manager_program().string(), "serve"}, agent_stderr);
+            ManagerSession session(*agent, context.out, context.err, log);
+            outcome = session.run(job, paths);
+        }
     } catch (const Interrupted&) {
         throw;
     } catch (const Error& error) {
@@ -156,8 +257,8 @@ int run_build(const BuildOptions& options, Context& context) {
     const BuildRecord record{
         effective,
         outcome,
-        "direct",
-        std::string(virt::to_string(accel.accel)),
+        options.topology,
+        outcome.result.value("accel", std::string(virt::to_string(accel.accel))),
         log_file,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
     print_summary(context.err, record);
@@ -180,9 +281,12 @@ void add_build_command(CLI::App& parent, CommandAction& action) {
     build->add_option("spec", options->spec, "The build spec (YAML)")->required();
     build
         ->add_option("--topology", options->topology,
-                     "direct (worker under this host's libvirt) or nested (inside the manager "
-                     "VM; from step 4)")
+                     "nested (default: the worker runs inside the manager VM) or direct (under "
+                     "this host's libvirt, one wall fewer)")
         ->check(CLI::IsMember({"direct", "nested"}));
+    build->add_option("--connect", options->connect,
+                      "Host libvirt URI for the manager VM (default: config manager.connect, "
+                      "else qemu:///session)");
     build->add_option("--accel", options->accel, "auto, kvm or tcg (default: config, else auto)");
     build->add_option("--report", options->report, "Write a JSON report of the build to FILE");
     build->add_flag("--keep-worker", options->keep_worker,

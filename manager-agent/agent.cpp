@@ -3,12 +3,14 @@
 #include "manager-agent/inbox.hpp"
 #include "manager-agent/job_runner.hpp"
 #include "manager-agent/outbox.hpp"
+#include "manager-agent/status.hpp"
 #include "protocol/job.hpp"
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "virt/libvirt.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -84,14 +86,37 @@ int serve() {
     }
 }
 
+// An SSH command (nested topology) gets a user's PATH without the sbin folders, where Debian
+// keeps mkfs.vfat and friends.
+void add_system_folders_to_path() {
+    const char* current = std::getenv("PATH");
+    std::string path = current != nullptr ? current : "/usr/local/bin:/usr/bin:/bin";
+    for (const char* folder : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
+        if (((":" + path + ":").find(std::string(":") + folder + ":")) == std::string::npos) {
+            path += std::string(":") + folder;
+        }
+    }
+    setenv("PATH", path.c_str(), 1);
+}
+
 } // namespace
 
 int run(int argc, char** argv) {
     const std::string command = argc > 1 ? argv[1] : "";
+    add_system_folders_to_path();
     if (command == "serve" && argc == 2) {
         return serve();
     }
-    std::cerr << "usage: contractor-manager serve\n"
+    if (command == "status" && argc == 2) {
+        try {
+            std::cout << status_report().dump() << std::endl;
+            return 0;
+        } catch (const std::exception& error) {
+            std::cerr << "contractor-manager: " << error.what() << "\n";
+            return to_int(ExitCode::infrastructure);
+        }
+    }
+    std::cerr << "usage: contractor-manager serve | status\n"
                  "contractor-manager is started by contractor; it is not meant to be run by "
                  "hand.\n";
     return 2;

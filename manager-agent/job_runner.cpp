@@ -97,13 +97,25 @@ void JobRunner::boot() {
     begin_phase("boot");
     const image::ImageCache cache(image::ImageCache::default_root());
     fs::path image;
-    if (job_.image_kind == "cached") {
-        const auto entry = cache.newest(job_.image);
-        if (!entry) {
+    std::optional<image::CachedImage> entry_to_boot;
+    if (job_.image_kind == "entry") {
+        // NAME-DIGEST, copied into this cache by the CLI (nested topology).
+        const auto dash = job_.image.rfind('-');
+        entry_to_boot = dash == std::string::npos
+                            ? std::nullopt
+                            : cache.find(job_.image.substr(0, dash), job_.image.substr(dash + 1));
+        if (!entry_to_boot) {
+            throw InfrastructureError("the image " + job_.image + " is not in the manager's cache",
+                                      "run the build again: the CLI copies it in");
+        }
+        image = entry_to_boot->disk();
+    } else if (job_.image_kind == "cached") {
+        entry_to_boot = cache.newest(job_.image);
+        if (!entry_to_boot) {
             throw UsageError("there is no cached image called '" + job_.image + "'",
                              "build it with 'contractor image build " + job_.image + "'");
         }
-        image = entry->disk();
+        image = entry_to_boot->disk();
     } else {
         image = job_.image;
     }
@@ -115,7 +127,12 @@ void JobRunner::boot() {
 
     vm::BootRequest request;
     request.image = image;
-    request.accel = job_.accel == "kvm" ? virt::Accel::kvm : virt::Accel::tcg;
+    request.cached_image = entry_to_boot;
+    // "auto" (nested): this side decides, a VM level below the CLI.
+    request.accel = job_.accel == "auto"  ? virt::choose_accel(virt::AccelRequest::automatic).accel
+                    : job_.accel == "kvm" ? virt::Accel::kvm
+                                          : virt::Accel::tcg;
+    accel_ = std::string(virt::to_string(request.accel));
     request.memory_bytes = job_.limit("memory");
     request.vcpus = static_cast<unsigned>(job_.limit("cpus"));
     request.disk_bytes = job_.limit("disk");
@@ -125,9 +142,9 @@ void JobRunner::boot() {
                    std::string(virt::to_string(request.accel)) + ")");
     machine_->wait_until_ready(boot_timeout);
     chain_ = std::make_unique<connection::Chain>();
-    // sshd answered a moment ago: 30 s covers a key exchange on a loaded TCG guest, and a
-    // worker that stops answering still surfaces as an error rather than a hang.
-    chain_->add_ssh(machine_->endpoint(), std::chrono::seconds(30));
+    // The session that proved the worker ready: a new one would cost the worker's sshd most
+    // of a minute inside the manager VM under TCG.
+    chain_->add_ssh(machine_->endpoint(), machine_->take_ready_session());
     outbox_.status("worker ready after " + format_seconds(seconds_since(current_phase_->second)));
 }
 
@@ -297,6 +314,7 @@ ordered_json JobRunner::run() {
     }
     result["phases"] = phases;
     result["usage"] = usage();
+    result["accel"] = accel_;
     if (result["exit_code"] != 0) {
         keep_worker_for_debugging(result);
     }

@@ -92,6 +92,7 @@ private:
     std::optional<double> last_cpu_seconds_;
     std::chrono::steady_clock::time_point last_cpu_check_;
     std::string provision_failure_;
+    std::string accel_ = "tcg"; // what the worker runs with
     bool workspace_sent_ = false;
 
     std::unique_ptr<virt::Connection> libvirt_;

@@ -8,6 +8,7 @@
 #include "vm/machine.hpp"
 
 #include <array>
+#include <cstdlib>
 #include <fstream>
 
 namespace contractor::manager {
@@ -34,6 +35,29 @@ int stream_command(connection::RemoteCommand& command, Outbox& outbox,
     }
     return command.wait();
 }
+
+// A private folder in /tmp for ssh's control socket, removed with its contents.
+class ControlFolder {
+public:
+    ControlFolder() {
+        std::string pattern = (fs::temp_directory_path() / "contractor-ssh-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw InfrastructureError("cannot create a folder in " +
+                                      fs::temp_directory_path().string());
+        }
+        path_ = pattern;
+    }
+    ~ControlFolder() {
+        std::error_code error;
+        fs::remove_all(path_, error);
+    }
+    ControlFolder(const ControlFolder&) = delete;
+    ControlFolder& operator=(const ControlFolder&) = delete;
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
 
 } // namespace
 
@@ -86,11 +110,17 @@ bool JobRunner::provision() {
                   {"ansible_ssh_common_args",
                    "-o UserKnownHostsFile=" + (folder / "known_hosts").string() +
                        " -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
-                       " -o IdentitiesOnly=yes -o ControlMaster=no -o ControlPath=none"}}}}}}}};
+                       " -o IdentitiesOnly=yes"}}}}}}}};
         // JSON is YAML: ansible reads both files as they are.
         write_private_file(folder / "inventory.json", inventory.dump(2));
         write_private_file(folder / "playbook.json", job_.ansible.dump(2));
 
+        // One SSH connection for the whole play, shared by every task through a control
+        // socket: inside the manager VM under TCG each new connection costs the worker's sshd
+        // most of a minute. The socket lives in a short private folder (a socket path may not
+        // exceed 107 bytes) and the master is told to exit when the play ends.
+        const ControlFolder control;
+        const std::string control_path = (control.path() / "cm").string();
         outbox_.status("running the ansible playbook");
         connection::LocalHop local;
         auto command = local.start_program(
@@ -100,11 +130,18 @@ bool JobRunner::provision() {
              "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_PIPELINING=True",
              "ANSIBLE_HOME=" + (folder / "home").string(),
              "ANSIBLE_LOCAL_TEMP=" + (folder / "tmp").string(),
-             "ANSIBLE_SSH_ARGS=-o ControlMaster=no", "ansible-playbook", "-i",
-             (folder / "inventory.json").string(), (folder / "playbook.json").string()},
+             "ANSIBLE_SSH_ARGS=-o ControlMaster=auto -o ControlPersist=300 -o ControlPath=" +
+                 control_path,
+             "ansible-playbook", "-i", (folder / "inventory.json").string(),
+             (folder / "playbook.json").string()},
             to_stderr);
         command->close_write();
-        if (const int status = stream_command(*command, outbox_, check); status != 0) {
+        const int status = stream_command(*command, outbox_, check);
+        proc::ProcessOptions quick;
+        quick.timeout = std::chrono::seconds(10);
+        proc::run_process({"ssh", "-o", "ControlPath=" + control_path, "-O", "exit", "worker"},
+                          quick);
+        if (status != 0) {
             provision_failure_ = "the ansible playbook failed (ansible-playbook exited with " +
                                  std::to_string(status) + ")";
             return false;

@@ -67,3 +67,28 @@ worker_image_file() {
 json_get() {
   /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"
 }
+
+# The nested scenarios share one manager VM (scenario-nested-manager-start creates it, -destroy
+# removes it): its state as JSON, and the workers running inside it.
+manager_status() {
+  "$contractor" manager status --json
+}
+manager_workers() {
+  "$contractor" manager status --json | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+agent = r.get("agent") or {}
+names = [w["name"] for w in agent.get("workers") or []] + agent.get("run_folders", [])
+print("\n".join(sorted(set(names))))'
+}
+
+# Waits until FILE has a line matching REGEX, while PID runs; at most SECONDS.
+wait_for_line() {
+  local file=$1 regex=$2 pid=$3 seconds=$4 tries=0
+  until grep -qE "$regex" "$file" 2>/dev/null; do
+    tries=$((tries + 1))
+    [[ $tries -lt $((seconds * 10)) ]] || fail "no line matching '$regex' in $file within $seconds s"
+    kill -0 "$pid" 2>/dev/null || { cat "$file"; fail "contractor ended before '$regex'"; }
+    sleep 0.1
+  done
+}

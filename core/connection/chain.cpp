@@ -24,6 +24,10 @@ void Chain::add_ssh(const ssh::Endpoint& endpoint, std::chrono::milliseconds tim
     hops_.push_back(std::make_unique<SshHop>(endpoint, std::move(tunnel), timeout));
 }
 
+void Chain::add_ssh(const ssh::Endpoint& endpoint, std::unique_ptr<ssh::Session> session) {
+    hops_.push_back(std::make_unique<SshHop>(endpoint, std::move(session)));
+}
+
 std::string Chain::describe() const {
     std::string text;
     for (const auto& hop : hops_) {

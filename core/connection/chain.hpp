@@ -23,6 +23,8 @@ public:
     // Adds an SSH hop to `endpoint`: a direct connection from the local host when the chain
     // has only that hop, otherwise a tunnel from the current last hop.
     void add_ssh(const ssh::Endpoint& endpoint, std::chrono::milliseconds timeout);
+    // Adds an SSH hop over a session already connected from the local host.
+    void add_ssh(const ssh::Endpoint& endpoint, std::unique_ptr<ssh::Session> session);
 
     Hop& last() { return *hops_.back(); }
     std::size_t size() const { return hops_.size(); }

@@ -114,6 +114,9 @@ private:
 SshHop::SshHop(const ssh::Endpoint& endpoint, std::chrono::milliseconds timeout)
     : endpoint_(endpoint), session_(std::make_unique<ssh::Session>(endpoint, timeout)) {}
 
+SshHop::SshHop(const ssh::Endpoint& endpoint, std::unique_ptr<ssh::Session> session)
+    : endpoint_(endpoint), session_(std::move(session)) {}
+
 SshHop::SshHop(const ssh::Endpoint& endpoint, std::unique_ptr<ByteStream> tunnel,
                std::chrono::milliseconds timeout)
     : endpoint_(endpoint), tunnel_(std::move(tunnel)) {

@@ -19,6 +19,8 @@ class SshHop : public Hop {
 public:
     // Connects to endpoint.host:endpoint.port.
     SshHop(const ssh::Endpoint& endpoint, std::chrono::milliseconds timeout);
+    // Uses a session already connected to `endpoint`.
+    SshHop(const ssh::Endpoint& endpoint, std::unique_ptr<ssh::Session> session);
     // Connects through `tunnel` (from the previous hop's open_tunnel), which it keeps.
     SshHop(const ssh::Endpoint& endpoint, std::unique_ptr<ByteStream> tunnel,
            std::chrono::milliseconds timeout);

@@ -26,7 +26,9 @@ inline constexpr int protocol_version = 1;
 
 // What the manager needs to run one build.
 struct Job {
-    std::string image_kind; // "file" (a path on the manager's side) or "cached" (a name)
+    // "file" (a path on the manager's side), "cached" (the newest image of that name) or
+    // "entry" (NAME-DIGEST: a cache entry the CLI copied into the manager).
+    std::string image_kind;
     std::string image;
     std::string build;
     std::vector<std::string> install;

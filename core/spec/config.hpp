@@ -9,6 +9,15 @@
 
 namespace contractor::spec {
 
+// The manager VM (topology nested): where it runs and how big it is.
+struct ManagerConfig {
+    // The host libvirt URI; empty: qemu:///session (no root needed). --connect overrides it.
+    std::string connect;
+    std::uint64_t memory = 4ULL << 30; // RAM, shared by the workers running in it
+    std::uint64_t cpus = 2;
+    std::uint64_t disk = 32ULL << 30; // virtual size; grows on the host as it is used
+};
+
 // The user's settings for every build: default limits and the base network policy, from
 // $XDG_CONFIG_HOME/contractor/config.yaml (or the file given with --config).
 struct UserConfig {
@@ -24,6 +33,7 @@ struct UserConfig {
     // The base network policy. A phase the config file does not mention keeps the built-in
     // base (Debian's mirrors for provisioning, nothing for the build).
     policy::EffectivePolicy network = policy::builtin_base_policy();
+    ManagerConfig manager;
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from

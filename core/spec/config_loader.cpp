@@ -17,6 +17,38 @@ std::optional<std::filesystem::path> default_config_path(const ConfigLocation& l
     return std::nullopt;
 }
 
+namespace {
+
+// The `manager:` mapping. Sizes are written like limits (4GiB); the manager needs room for its
+// own services besides the workers, hence the minimums.
+ManagerConfig read_manager(const FieldReader& reader) {
+    ManagerConfig manager;
+    if (reader.find("/manager") == nullptr) {
+        return manager;
+    }
+    reader.check_mapping("/manager", {"connect", "memory", "cpus", "disk"}, "manager");
+    if (reader.find("/manager/connect") != nullptr) {
+        manager.connect = reader.string("/manager/connect");
+    }
+    static constexpr LimitField memory{"memory",   nullptr, LimitKind::size,
+                                       1ULL << 30, 0,       "manager RAM"};
+    static constexpr LimitField cpus{"cpus", nullptr, LimitKind::count, 1, 0, "manager vCPUs"};
+    static constexpr LimitField disk{"disk",     nullptr, LimitKind::size,
+                                     8ULL << 30, 0,       "manager disk"};
+    if (reader.find("/manager/memory") != nullptr) {
+        manager.memory = reader.limit_value("/manager/memory", memory);
+    }
+    if (reader.find("/manager/cpus") != nullptr) {
+        manager.cpus = reader.limit_value("/manager/cpus", cpus);
+    }
+    if (reader.find("/manager/disk") != nullptr) {
+        manager.disk = reader.limit_value("/manager/disk", disk);
+    }
+    return manager;
+}
+
+} // namespace
+
 UserConfig load_user_config(const ConfigLocation& location) {
     std::optional<std::filesystem::path> path;
     if (location.explicit_file) {
@@ -34,7 +66,8 @@ UserConfig load_user_config(const ConfigLocation& location) {
     const yaml::Document document = yaml::load_document(path->string());
     const FieldReader reader(document);
     if (!document.value.is_null()) {
-        reader.check_mapping("", {"limits", "network", "accel", "proxy"}, "the config");
+        reader.check_mapping("", {"limits", "network", "accel", "proxy", "manager"}, "the config");
+        config.manager = read_manager(reader);
         if (reader.find("/proxy") != nullptr) {
             config.proxy = reader.string("/proxy");
             if (config.proxy->rfind("http://", 0) != 0) {

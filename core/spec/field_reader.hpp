@@ -60,8 +60,10 @@ public:
     // "a string", "an integer", ... as PyYAML would type the value.
     static std::string describe_type(const nlohmann::ordered_json& value);
 
-private:
+    // A value of the kind `field` describes (a size, a count, ...), at least its minimum.
     std::uint64_t limit_value(const std::string& pointer, const LimitField& field) const;
+
+private:
     std::vector<policy::NetworkRule> rules(const std::string& pointer) const;
     policy::NetworkRule rule(const std::string& pointer) const;
 

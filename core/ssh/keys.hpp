@@ -14,4 +14,7 @@ struct KeyPair {
 // A fresh key pair from libssh's generator. Throws InfrastructureError if libssh fails.
 KeyPair generate_key_pair();
 
+// "SHA256:..." as ssh-keygen -l prints it, for an "ssh-ed25519 AAAA..." public key.
+std::string fingerprint(const std::string& public_key);
+
 } // namespace contractor::ssh

@@ -90,8 +90,9 @@ std::string domain_xml(const VmDefinition& vm) {
         // option ROM, which costs seconds of firmware time under TCG.
         << "  <qemu:commandline>\n"
         << "    <qemu:arg value='-netdev'/>\n"
-        << "    <qemu:arg value='user,id=contractor0,restrict=on,hostfwd=tcp:127.0.0.1:"
-        << vm.ssh_port << "-" << guest_address << ":22'/>\n"
+        << "    <qemu:arg value='user,id=contractor0,restrict="
+        << (vm.restrict_network ? "on" : "off") << ",hostfwd=tcp:127.0.0.1:" << vm.ssh_port << "-"
+        << guest_address << ":22'/>\n"
         << "    <qemu:arg value='-device'/>\n"
         << "    <qemu:arg value='virtio-net-pci,netdev=contractor0,romfile=,addr=0x10'/>\n"
         << "  </qemu:commandline>\n"

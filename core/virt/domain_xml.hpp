@@ -32,10 +32,14 @@ struct VmDefinition {
     Firmware firmware = Firmware::bios;
     std::filesystem::path nvram; // EFI variables, for Firmware::efi
     int ssh_port = 0;            // host loopback port forwarded to the guest's port 22
+    // restrict=on: the guest cannot open any connection. Workers always; the manager VM is
+    // not restricted, because its gateway connects out for the workers' allowed requests.
+    bool restrict_network = true;
 };
 
-// The libvirt domain XML. The NIC is QEMU user networking with restrict=on: the guest cannot
-// open connections anywhere; the only way in is the loopback port forward to its sshd.
+// The libvirt domain XML. The NIC is QEMU user networking, with restrict=on for workers: the
+// guest cannot open connections anywhere; the only way in is the loopback port forward to its
+// sshd.
 std::string domain_xml(const VmDefinition& vm);
 
 // The guest address the forward points at (QEMU user networking's default guest address).

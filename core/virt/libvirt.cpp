@@ -4,6 +4,7 @@
 
 #include <libvirt/virterror.h>
 
+#include <cstdlib>
 #include <unistd.h>
 
 namespace contractor::virt {
@@ -34,6 +35,42 @@ bool Domain::is_active() const {
     return virDomainIsActive(domain_.get()) == 1;
 }
 
+std::string Domain::state() const {
+    int state = VIR_DOMAIN_NOSTATE;
+    int reason = 0;
+    if (virDomainGetState(domain_.get(), &state, &reason, 0) != 0) {
+        return "unknown";
+    }
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+        return "running";
+    case VIR_DOMAIN_BLOCKED:
+        return "running"; // waiting on a resource, but up
+    case VIR_DOMAIN_PAUSED:
+        return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+        return "shutting down";
+    case VIR_DOMAIN_SHUTOFF:
+        return "shut off";
+    case VIR_DOMAIN_CRASHED:
+        return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+        return "suspended";
+    default:
+        return "unknown";
+    }
+}
+
+std::string Domain::xml() const {
+    char* text = virDomainGetXMLDesc(domain_.get(), 0);
+    if (text == nullptr) {
+        return "";
+    }
+    std::string out(text);
+    free(text); // NOLINT: libvirt's allocation
+    return out;
+}
+
 std::optional<double> Domain::cpu_seconds() const {
     virDomainInfo info{};
     if (virDomainGetInfo(domain_.get(), &info) != 0 || info.cpuTime == 0) {
@@ -45,6 +82,13 @@ std::optional<double> Domain::cpu_seconds() const {
 void Domain::destroy() {
     if (is_active()) {
         virDomainDestroy(domain_.get());
+    }
+}
+
+void Domain::shutdown() {
+    if (is_active() && virDomainShutdown(domain_.get()) != 0) {
+        throw InfrastructureError("libvirt cannot shut down " + name() + ": " +
+                                  last_libvirt_error());
     }
 }
 

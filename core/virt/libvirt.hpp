@@ -37,11 +37,17 @@ public:
 
     std::string name() const;
     bool is_active() const;
+    // libvirt's state in words: "running", "paused", "shut off", "crashed", ...
+    std::string state() const;
+    // The domain's current XML description.
+    std::string xml() const;
     // Guest CPU time over all vCPUs so far, in seconds; nullopt when libvirt cannot tell
     // (the domain is off).
     std::optional<double> cpu_seconds() const;
     // Pulls the plug; quiet when the domain is already off.
     void destroy();
+    // Asks the guest to power off (ACPI); returns at once.
+    void shutdown();
     // Forgets the definition; quiet when it is already gone.
     void undefine();
 

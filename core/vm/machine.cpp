@@ -94,12 +94,16 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     definition.nvram = run / "efi-vars.fd";
     definition.ssh_port = free_loopback_port();
 
-    const std::string digest = image::file_sha256(image, cache.root());
-    if (const auto entry = cache.find_by_disk(digest)) {
+    const auto entry = request.cached_image
+                           ? request.cached_image
+                           : cache.find_by_disk(image::file_sha256(image, cache.root()));
+    if (entry) {
         machine->direct_kernel_ = true;
+        // panic=-1: a kernel panic reboots at once, which stops the domain (on_reboot is
+        // destroy), so the boot wait reports it with the console instead of timing out.
         definition.direct_kernel = virt::DirectKernel{
             entry->kernel(), entry->initrd(),
-            "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet init=" + entry->init};
+            "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet panic=-1 init=" + entry->init};
     } else {
         const std::string sectors = first_sectors(image, run);
         // An unpartitioned ext4 disk (superblock magic 0xEF53 at byte 1080) is a contractor
@@ -210,15 +214,22 @@ void Machine::wait_until_ready(std::chrono::seconds timeout) {
         }
         // QEMU accepts a forwarded connection before the guest's sshd listens and then sends
         // nothing, so an attempt made too early waits for its whole timeout. contractor-init
-        // announces "ready" on the console: after that one patient attempt suffices. Before
-        // it (and for images that do not announce), short attempts that grow to 5 s.
+        // announces "ready" on the console once sshd listens: contractor's images are not
+        // tried before that, and then with one patient attempt (a key exchange inside the
+        // manager VM under TCG takes seconds, and abandoned attempts pile up in sshd until
+        // its MaxStartups throttle drops new ones). Other images get short attempts that grow
+        // to 5 s.
         const bool announced = console.find("contractor-worker: ready") != std::string::npos;
+        if (direct_kernel_ && !announced) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            continue;
+        }
         const auto attempt_timeout = announced
-                                         ? std::chrono::seconds(30)
+                                         ? std::chrono::seconds(60)
                                          : std::chrono::seconds(std::min(5, 1 + attempts / 3));
         ++attempts;
         try {
-            ssh::Session session(endpoint_, attempt_timeout);
+            ready_session_ = std::make_unique<ssh::Session>(endpoint_, attempt_timeout);
             return;
         } catch (const ssh::ConnectError& error) {
             // A cloud-init image may briefly run sshd before its keys are in place. Only the

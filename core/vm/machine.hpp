@@ -17,6 +17,9 @@ namespace contractor::vm {
 // What to boot and how big.
 struct BootRequest {
     std::filesystem::path image; // a contractor image or any bootable disk
+    // The cache entry `image` belongs to, when the caller knows it: spares hashing the disk
+    // (minutes for a large image inside the manager VM under TCG).
+    std::optional<image::CachedImage> cached_image;
     std::string user = "worker"; // the account the per-boot key logs into
     std::string name_prefix = "contractor-worker";
     std::uint64_t memory_bytes = 1024ULL * 1024 * 1024;
@@ -47,6 +50,10 @@ public:
     // `timeout` passes.
     void wait_until_ready(std::chrono::seconds timeout);
 
+    // The SSH session that proved the VM ready, for the caller to keep using: inside the
+    // manager VM under TCG every new SSH connection costs the worker's sshd most of a minute.
+    std::unique_ptr<ssh::Session> take_ready_session() { return std::move(ready_session_); }
+
     // How to reach the VM with its per-boot credentials.
     const ssh::Endpoint& endpoint() const { return endpoint_; }
     const std::string& name() const { return name_; }
@@ -74,6 +81,7 @@ private:
     bool keep_ = false;
     std::chrono::steady_clock::time_point started_at_;
     std::unique_ptr<virt::Domain> domain_;
+    std::unique_ptr<ssh::Session> ready_session_;
 };
 
 // A free TCP port on 127.0.0.1 (bound and released; QEMU binds it right after).

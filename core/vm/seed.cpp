@@ -73,6 +73,9 @@ void write_seed(const fs::path& file, const SeedContents& seed) {
     write_private_file(own / "ssh_host_ed25519_key.pub", seed.host_public_key + "\n");
     write_private_file(own / "hostname", seed.hostname + "\n");
     write_private_file(own / "network", seed.network + "\n");
+    if (!seed.dns.empty()) {
+        write_private_file(own / "dns", seed.dns + "\n");
+    }
     write_private_file(staging / "meta-data", "instance-id: " + seed.instance_id +
                                                   "\nlocal-hostname: " + seed.hostname + "\n");
     write_private_file(staging / "user-data", user_data(seed));

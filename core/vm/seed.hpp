@@ -15,6 +15,7 @@ struct SeedContents {
     std::string host_public_key;  // "ssh-ed25519 AAAA..."
     std::string network;          // "ADDRESS/PREFIX GATEWAY"
     std::string instance_id;      // cloud-init's, unique per boot
+    std::string dns;              // nameserver addresses, one a line; empty: no resolver
 };
 
 // Writes a 2 MiB FAT image labelled CIDATA at `file` (mkfs.vfat + mcopy: no mount, no root).

@@ -1,0 +1,96 @@
+#include "cli/manager_connection.hpp"
+
+#include "image/cache.hpp"
+#include "managervm/uploads.hpp"
+#include "util/error.hpp"
+#include "virt/accel.hpp"
+
+#include <cstdlib>
+#include <ostream>
+
+namespace contractor::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+// How long the CLI waits for a running manager's sshd: the bound for "not answering"
+// is 30 s, and a healthy manager answers in a few.
+constexpr std::chrono::seconds connect_timeout(20);
+
+} // namespace
+
+fs::path manager_program() {
+    if (const char* explicit_path = std::getenv("CONTRACTOR_MANAGER")) {
+        return explicit_path;
+    }
+    std::error_code error;
+    const fs::path self = fs::read_symlink("/proc/self/exe", error);
+    const fs::path beside = self.parent_path() / "contractor-manager";
+    if (error || !fs::exists(beside)) {
+        throw InfrastructureError("contractor-manager is not installed beside contractor",
+                                  "build both (cmake --build build) or set CONTRACTOR_MANAGER");
+    }
+    return beside;
+}
+
+managervm::ManagerVm open_manager(const spec::UserConfig& config, const std::string& connect,
+                                  const std::string& accel_option) {
+    const auto accel = virt::choose_accel(
+        virt::parse_accel_request(accel_option.empty() ? config.accel : accel_option));
+    return managervm::ManagerVm(managervm::settings_from(config.manager, connect, accel.accel));
+}
+
+void explain_lost_manager(managervm::ManagerVm& manager, const std::string& what) {
+    std::optional<std::string> state;
+    try {
+        state = manager.domain_state();
+    } catch (const Error&) {
+    }
+    if (!state) {
+        throw InfrastructureError("the manager VM is gone (its libvirt domain no longer exists): " +
+                                      what,
+                                  "'contractor manager start' creates it again");
+    }
+    if (*state != "running") {
+        throw InfrastructureError("the manager VM is " + *state + " (libvirt): " + what,
+                                  "'contractor manager start' boots it again; the worker that "
+                                  "ran inside it is gone with it");
+    }
+    throw InfrastructureError("the manager VM is running but does not answer: " + what,
+                              "'contractor manager status' shows whether it answers");
+}
+
+ManagerLink connect_manager(managervm::ManagerVm& manager, std::ostream& err) {
+    const auto say = [&err](const std::string& line) {
+        err << "contractor: " << line << std::endl;
+    };
+    const auto state = manager.domain_state();
+    if (state && *state != "running" && *state != "shut off") {
+        // Paused, crashed, shutting down: starting it would hide what happened.
+        throw InfrastructureError("the manager VM is " + *state +
+                                      " (libvirt), so it cannot "
+                                      "answer",
+                                  "'contractor manager stop' then 'contractor manager start'");
+    }
+    if (state != std::string("running")) {
+        say(manager.created() ? "the manager VM is not running; starting it"
+                              : "there is no manager VM yet; creating and starting it");
+        manager.start(say);
+    }
+    ManagerLink link;
+    try {
+        link.chain.add_ssh(manager.endpoint(), connect_timeout);
+    } catch (const ssh::ConnectError& error) {
+        explain_lost_manager(manager, std::string("cannot connect to 127.0.0.1:") +
+                                          std::to_string(manager.endpoint().port) + " within " +
+                                          std::to_string(connect_timeout.count()) + " s (" +
+                                          error.what() + ")");
+    } catch (const InfrastructureError& error) {
+        explain_lost_manager(manager, error.what());
+    }
+    link.agent = managervm::install_agent(link.chain.last(), manager_program(),
+                                          image::ImageCache::default_root());
+    return link;
+}
+
+} // namespace contractor::cli
