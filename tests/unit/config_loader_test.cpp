@@ -193,3 +193,34 @@ TEST_CASE("problems in the config file are located in it", "[config]") {
     CHECK(located("[limits]\n") == "1:1: the config must be a mapping, not a list");
     CHECK(located("limits: {cpus: 2\n") == "2:1: end of map flow not found");
 }
+
+TEST_CASE("the manager section sets the manager VM's URI and size", "[config]") {
+    const TemporaryDirectory directory;
+    SECTION("absent: session libvirt's default, 4 GiB, 2 vCPUs, 32 GiB") {
+        directory.write("contractor/config.yaml", "accel: tcg\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.manager.connect.empty());
+        CHECK(config.manager.memory == 4 * spec::GiB);
+        CHECK(config.manager.cpus == 2u);
+        CHECK(config.manager.disk == 32 * spec::GiB);
+    }
+    SECTION("given") {
+        directory.write("contractor/config.yaml",
+                        "manager:\n  connect: qemu:///system\n  memory: 6GiB\n  cpus: 3\n"
+                        "  disk: 40GiB\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.manager.connect == "qemu:///system");
+        CHECK(config.manager.memory == 6 * spec::GiB);
+        CHECK(config.manager.cpus == 3u);
+        CHECK(config.manager.disk == 40 * spec::GiB);
+    }
+    SECTION("a typo is named with its place and a suggestion") {
+        directory.write("contractor/config.yaml", "manager:\n  memroy: 6GiB\n");
+        CHECK_THAT(error_of({directory.path().string(), {}, {}}),
+                   Contains("config.yaml:2:3") && Contains("did you mean 'memory'"));
+    }
+    SECTION("too little memory for the manager's own services") {
+        directory.write("contractor/config.yaml", "manager:\n  memory: 256MiB\n");
+        CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:2:11"));
+    }
+}

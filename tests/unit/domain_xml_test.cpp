@@ -68,3 +68,11 @@ TEST_CASE("accelerator requests", "[virt]") {
     CHECK_THROWS(parse_accel_request("hvf"));
     CHECK(choose_accel(AccelRequest::tcg).accel == Accel::tcg);
 }
+
+TEST_CASE("the manager VM's NIC may connect out; a worker's never", "[virt]") {
+    VmDefinition vm = definition();
+    vm.restrict_network = false;
+    CHECK_THAT(domain_xml(vm), Contains("user,id=contractor0,restrict=off,hostfwd=tcp:127.0.0.1:"
+                                        "40022-10.0.2.15:22"));
+    CHECK_THAT(domain_xml(definition()), Contains("restrict=on"));
+}
