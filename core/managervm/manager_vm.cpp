@@ -270,6 +270,11 @@ void ManagerVm::boot(const Say& say) {
     definition.ssh_port = vm::free_loopback_port();
 
     virt::Connection libvirt(record_->libvirt_uri);
+    // The definition from the last start (a stopped domain) gives way to this one: libvirt
+    // refuses a second definition under the same name with another UUID.
+    if (auto previous = libvirt.find(record_->domain)) {
+        previous->undefine();
+    }
     say("starting the manager VM (" + std::string(virt::to_string(settings_.accel)) + ", " +
         std::to_string(record_->cpus) + " vCPUs, " + std::to_string(record_->memory_bytes >> 20) +
         " MiB) on " + record_->libvirt_uri);
