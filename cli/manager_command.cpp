@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <ctime>
+#include <functional>
 #include <iomanip>
 #include <memory>
 #include <ostream>
@@ -170,10 +171,30 @@ int show_status(managervm::ManagerVm& manager, const ManagerOptions& options, Co
     return 0;
 }
 
-void add_common_options(CLI::App* command, ManagerOptions& options) {
-    command->add_option("--connect", options.connect,
-                        "Host libvirt URI (default: config manager.connect, else "
-                        "qemu:///session)");
+// Adds `contractor manager NAME` with --connect; when chosen, `body` runs on the manager VM
+// of the user config and --connect. Only a verb that `boots` chooses an accelerator (--accel,
+// else the config's: auto probes KVM); the others never start a VM.
+using ManagerBody = std::function<int(managervm::ManagerVm&, Context&)>;
+CLI::App* add_verb(CLI::App* manager, const std::string& name, const std::string& description,
+                   const std::shared_ptr<ManagerOptions>& options, CommandAction& action,
+                   bool boots, ManagerBody body) {
+    CLI::App* verb = manager->add_subcommand(name, description);
+    verb->add_option("--connect", options->connect,
+                     "Host libvirt URI (default: config manager.connect, else qemu:///session)");
+    verb->callback([options, &action, boots, body] {
+        action = [options, boots, body](Context& context) {
+            const auto config = spec::load_user_config(context.config_location);
+            auto vm = open_manager(config, options->connect, boots ? options->accel : "tcg");
+            return body(vm, context);
+        };
+    });
+    return verb;
+}
+
+managervm::Say say_to(Context& context) {
+    return [&context](const std::string& line) {
+        context.err << "contractor: " << line << std::endl;
+    };
 }
 
 } // namespace
@@ -183,24 +204,15 @@ void add_manager_command(CLI::App& parent, CommandAction& action) {
     CLI::App* manager = parent.add_subcommand(
         "manager", "Start, stop, inspect or remove the manager VM that runs the workers");
     manager->require_subcommand(1);
-    const auto say_to = [](Context& context) {
-        return [&context](const std::string& line) {
-            context.err << "contractor: " << line << std::endl;
-        };
-    };
 
-    CLI::App* start = manager->add_subcommand(
-        "start", "Create the manager VM if needed, boot it and wait until its agent answers");
-    add_common_options(start, *options);
-    start->add_option("--accel", options->accel, "auto, kvm or tcg (default: config, else auto)");
-    start->callback([options, &action, say_to] {
-        action = [options, say_to](Context& context) {
-            const auto config = spec::load_user_config(context.config_location);
-            auto vm = open_manager(config, options->connect, options->accel);
+    CLI::App* start = add_verb(
+        manager, "start",
+        "Create the manager VM if needed, boot it and wait until its agent answers", options,
+        action, true, [](managervm::ManagerVm& vm, Context& context) {
             if (vm.running()) {
                 context.err << "contractor: the manager VM is already running" << std::endl;
             }
-            // Connecting installs the agent and proves it runs.
+            // Connecting installs the agent; running it proves it works in there.
             ManagerLink link = connect_manager(vm, context.err);
             std::string output;
             if (link.chain.last().run(link.agent + " status", output) != 0) {
@@ -210,53 +222,36 @@ void add_manager_command(CLI::App& parent, CommandAction& action) {
             }
             context.err << "contractor: the manager VM runs; its agent answers" << std::endl;
             return 0;
-        };
-    });
+        });
+    start->add_option("--accel", options->accel, "auto, kvm or tcg (default: config, else auto)");
 
-    CLI::App* stop = manager->add_subcommand(
-        "stop", "Power the manager VM off (its disk and cached images stay)");
-    add_common_options(stop, *options);
-    stop->callback([options, &action, say_to] {
-        action = [options, say_to](Context& context) {
-            const auto config = spec::load_user_config(context.config_location);
-            auto vm = open_manager(config, options->connect, "tcg");
-            if (!vm.running()) {
-                context.err << "contractor: the manager VM is not running" << std::endl;
-                return 0;
-            }
-            vm.stop(std::chrono::seconds(60), say_to(context));
-            context.err << "contractor: the manager VM is stopped" << std::endl;
-            return 0;
-        };
-    });
+    add_verb(manager, "stop", "Power the manager VM off (its disk and cached images stay)", options,
+             action, false, [](managervm::ManagerVm& vm, Context& context) {
+                 if (!vm.running()) {
+                     context.err << "contractor: the manager VM is not running" << std::endl;
+                     return 0;
+                 }
+                 vm.stop(std::chrono::seconds(60), say_to(context));
+                 context.err << "contractor: the manager VM is stopped" << std::endl;
+                 return 0;
+             });
 
-    CLI::App* status = manager->add_subcommand(
-        "status", "Show the manager VM: state, address, uptime, workers, images, disk use");
-    add_common_options(status, *options);
-    status->add_flag("--json", options->json, "Print the status as JSON");
-    status->callback([options, &action] {
-        action = [options](Context& context) {
-            const auto config = spec::load_user_config(context.config_location);
-            auto vm = open_manager(config, options->connect, "tcg");
+    CLI::App* status = add_verb(
+        manager, "status", "Show the manager VM: state, address, uptime, workers, images, disk use",
+        options, action, false, [options](managervm::ManagerVm& vm, Context& context) {
             return show_status(vm, *options, context);
-        };
-    });
+        });
+    status->add_flag("--json", options->json, "Print the status as JSON");
 
-    CLI::App* destroy = manager->add_subcommand(
-        "destroy", "Stop the manager VM and delete it, its disk and its keys");
-    add_common_options(destroy, *options);
-    destroy->callback([options, &action, say_to] {
-        action = [options, say_to](Context& context) {
-            const auto config = spec::load_user_config(context.config_location);
-            auto vm = open_manager(config, options->connect, "tcg");
-            if (!vm.created()) {
-                context.err << "contractor: there is no manager VM" << std::endl;
-                return 0;
-            }
-            vm.destroy(say_to(context));
-            return 0;
-        };
-    });
+    add_verb(manager, "destroy", "Stop the manager VM and delete it, its disk and its keys",
+             options, action, false, [](managervm::ManagerVm& vm, Context& context) {
+                 if (!vm.created()) {
+                     context.err << "contractor: there is no manager VM" << std::endl;
+                     return 0;
+                 }
+                 vm.destroy(say_to(context));
+                 return 0;
+             });
 }
 
 } // namespace contractor::cli

@@ -3,6 +3,7 @@
 #include "image/sha256.hpp"
 #include "proc/process.hpp"
 #include "util/error.hpp"
+#include "util/folder_guard.hpp"
 
 #include <algorithm>
 #include <system_error>
@@ -15,24 +16,6 @@ namespace {
 
 // Bumped whenever the build steps below change what they produce.
 constexpr std::string_view builder_version = "contractor-image-builder 4";
-
-// Removes a staging folder unless the build committed it.
-class StagingGuard {
-public:
-    explicit StagingGuard(fs::path path) : path_(std::move(path)) {}
-    ~StagingGuard() {
-        if (!path_.empty()) {
-            std::error_code error;
-            fs::remove_all(path_, error);
-        }
-    }
-    StagingGuard(const StagingGuard&) = delete;
-    StagingGuard& operator=(const StagingGuard&) = delete;
-    void release() { path_.clear(); }
-
-private:
-    fs::path path_;
-};
 
 std::string joined(const std::vector<std::string>& words, char separator) {
     std::string out;
@@ -87,7 +70,7 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
         return {*cached, true, std::chrono::steady_clock::now() - start};
     }
     const fs::path staging = cache.make_staging();
-    StagingGuard guard(staging);
+    util::FolderGuard guard(staging);
     const fs::path raw = staging / "disk.raw";
     std::vector<std::string> packages = recipe.packages;
     packages.insert(packages.end(), extra_packages.begin(), extra_packages.end());

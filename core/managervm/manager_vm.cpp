@@ -6,6 +6,7 @@
 #include "ssh/keys.hpp"
 #include "util/cancel.hpp"
 #include "util/error.hpp"
+#include "util/folder_guard.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 #include "virt/domain_xml.hpp"
@@ -88,24 +89,6 @@ void write_manager_seed(const fs::path& file, const std::string& client_public,
     seed.instance_id = "contractor-manager-" + util::random_hex(6);
     vm::write_seed(file, seed);
 }
-
-// Removes a half-created manager folder unless dismissed.
-class CreationGuard {
-public:
-    explicit CreationGuard(fs::path directory) : directory_(std::move(directory)) {}
-    ~CreationGuard() {
-        if (!directory_.empty()) {
-            std::error_code error;
-            fs::remove_all(directory_, error);
-        }
-    }
-    CreationGuard(const CreationGuard&) = delete;
-    CreationGuard& operator=(const CreationGuard&) = delete;
-    void dismiss() { directory_.clear(); }
-
-private:
-    fs::path directory_;
-};
 
 } // namespace
 
@@ -211,7 +194,7 @@ void ManagerVm::create(const Say& say) {
 
     fs::create_directories(settings_.directory);
     fs::permissions(settings_.directory, fs::perms::owner_all);
-    CreationGuard guard(settings_.directory);
+    util::FolderGuard guard(settings_.directory);
     const fs::path& folder = settings_.directory;
     // Its own copy of the disk, kernel and initrd: the manager outlives the image cache entry
     // it came from (contractor image rm, a newer manager image).
@@ -246,7 +229,7 @@ void ManagerVm::create(const Say& say) {
     record.disk_bytes = std::max(settings_.disk_bytes, image_size);
     record_ = record;
     save_record();
-    guard.dismiss();
+    guard.release();
 }
 
 void ManagerVm::boot(const Say& say) {
