@@ -79,10 +79,21 @@ protocol::Frame ManagerSession::next_frame() {
                                           " (exit status " + std::to_string(status) + ")",
                                       "run with CONTRACTOR_DEBUG=1 to see what it did");
         }
+        const auto now = std::chrono::steady_clock::now();
         if (!frame) {
+            if (!cancel_sent_ && now - last_heard_ > protocol::silence_limit) {
+                throw InfrastructureError(
+                    "contractor-manager has sent nothing for " +
+                        std::to_string(protocol::silence_limit.count()) + " s",
+                    "'contractor manager status' shows whether the manager VM answers");
+            }
             continue;
         }
+        last_heard_ = now;
         const std::string& type = frame->type();
+        if (type == "heartbeat") {
+            continue;
+        }
         if (type == "status") {
             err_ << "contractor: " << frame->header.value("text", "") << std::endl;
             log_ << "contractor: " << frame->header.value("text", "") << "\n";
@@ -195,6 +206,8 @@ BuildOutcome ManagerSession::run(const protocol::Job& job, const SessionPaths& p
         protocol::Frame frame = next_frame();
         if (frame.type() == "send-input") {
             send_input(paths, outcome);
+            // Its heartbeats waited while we were sending; the clock starts again.
+            last_heard_ = std::chrono::steady_clock::now();
         } else if (frame.type() == "workspace") {
             receive_workspace(paths, outcome);
         } else if (frame.type() == "result") {

@@ -66,6 +66,8 @@ private:
     std::ofstream& log_;
     bool cancel_sent_ = false;
     std::chrono::steady_clock::time_point cancel_deadline_;
+    // When the manager was last heard from (or we last stopped talking to it).
+    std::chrono::steady_clock::time_point last_heard_ = std::chrono::steady_clock::now();
 };
 
 } // namespace contractor::cli

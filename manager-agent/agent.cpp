@@ -54,6 +54,7 @@ int serve() {
                 "use a contractor and contractor-manager from the same build");
         }
         protocol::Job job = protocol::job_from_json(expect(inbox, "job").header);
+        const Heartbeat heartbeat(outbox);
         JobRunner runner(std::move(job), inbox, outbox);
         outbox.send(runner.run());
         return 0;

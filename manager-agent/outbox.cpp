@@ -1,5 +1,7 @@
 #include "manager-agent/outbox.hpp"
 
+#include "protocol/job.hpp"
+
 namespace contractor::manager {
 
 void Outbox::status(const std::string& text) {
@@ -17,6 +19,28 @@ void Outbox::log(std::string_view stream, std::string_view phase, std::string_vi
 void Outbox::send(nlohmann::json header, std::string_view payload) {
     const std::lock_guard lock(mutex_);
     writer_.send(std::move(header), payload);
+}
+
+Heartbeat::Heartbeat(Outbox& outbox) : outbox_(outbox) {
+    thread_ = std::thread([this] {
+        std::unique_lock lock(mutex_);
+        while (!wake_.wait_for(lock, protocol::heartbeat_interval, [this] { return stopping_; })) {
+            try {
+                outbox_.send({{"type", "heartbeat"}});
+            } catch (const std::exception&) {
+                return;
+            }
+        }
+    });
+}
+
+Heartbeat::~Heartbeat() {
+    {
+        const std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
 }
 
 } // namespace contractor::manager

@@ -4,9 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace contractor::manager {
 
@@ -29,6 +31,24 @@ private:
     connection::FdStream stream_;
     protocol::FrameWriter writer_;
     std::mutex mutex_;
+};
+
+// Sends a "heartbeat" frame every few seconds while it lives, so the CLI can tell a manager
+// that stopped answering (a paused or hung VM keeps its TCP connection open) from a build
+// that is merely quiet. A failed send ends it: the CLI is gone.
+class Heartbeat {
+public:
+    explicit Heartbeat(Outbox& outbox);
+    ~Heartbeat();
+    Heartbeat(const Heartbeat&) = delete;
+    Heartbeat& operator=(const Heartbeat&) = delete;
+
+private:
+    Outbox& outbox_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
 };
 
 } // namespace contractor::manager

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -18,11 +19,17 @@
 //   carrying the input tar stream and "data-end"; "cancel" at any time after that.
 // manager -> CLI: hello, "status" lines, "phase" (a phase started), "log" frames (build output,
 //   raw bytes, "stream": "stdout"|"stderr"), "send-input", data frames carrying the workspace
-//   tar stream and "data-end", and finally exactly one "result" or "error".
+//   tar stream and "data-end", "heartbeat" every few seconds, and finally exactly one "result"
+//   or "error".
 namespace contractor::protocol {
 
 // Bumped on any incompatible change; both sides refuse a peer with another version.
 inline constexpr int protocol_version = 1;
+
+// The manager sends {"type": "heartbeat"} this often while it runs a job; the CLI gives up on
+// a manager it has heard nothing from for `silence_limit`.
+inline constexpr std::chrono::seconds heartbeat_interval(5);
+inline constexpr std::chrono::seconds silence_limit(20);
 
 // What the manager needs to run one build.
 struct Job {
