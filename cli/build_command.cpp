@@ -221,9 +221,10 @@ int run_build(const BuildOptions& options, Context& context) {
                 throw;
             } catch (const UsageError&) {
                 throw;
-            } catch (const Error& error) {
-                // The connection broke: say whether the manager VM went away.
-                if (manager_vm->running()) {
+            } catch (const InfrastructureError& error) {
+                // The connection broke (the agent's own errors arrive as messages, not as
+                // this): when the manager VM went away, say so.
+                if (settled_state(*manager_vm) == std::string("running")) {
                     throw;
                 }
                 explain_lost_manager(*manager_vm, error.what());

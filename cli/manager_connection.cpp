@@ -5,17 +5,20 @@
 #include "util/error.hpp"
 #include "virt/accel.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <ostream>
+#include <thread>
 
 namespace contractor::cli {
 namespace fs = std::filesystem;
 
 namespace {
 
-// How long the CLI waits for a running manager's sshd: the bound for "not answering"
-// is 30 s, and a healthy manager answers in a few.
-constexpr std::chrono::seconds connect_timeout(20);
+// How long the CLI waits for a running manager's sshd: with up to 10 s more for libvirt's state
+// to settle, a manager that does not answer is reported within 30 s; a healthy one answers in a
+// few.
+constexpr std::chrono::seconds connect_timeout(15);
 
 } // namespace
 
@@ -40,16 +43,36 @@ managervm::ManagerVm open_manager(const spec::UserConfig& config, const std::str
     return managervm::ManagerVm(managervm::settings_from(config.manager, connect, accel.accel));
 }
 
-void explain_lost_manager(managervm::ManagerVm& manager, const std::string& what) {
+std::optional<std::string> settled_state(managervm::ManagerVm& manager) {
+    // A manager powering off still counts as running for a few seconds after its sshd went:
+    // give libvirt's state up to 10 s to say what happened.
     std::optional<std::string> state;
-    try {
-        state = manager.domain_state();
-    } catch (const Error&) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+        try {
+            state = manager.domain_state();
+        } catch (const Error&) {
+            state = "unknown";
+        }
+        if (state != std::string("running") || std::chrono::steady_clock::now() > deadline) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
+    return state;
+}
+
+void explain_lost_manager(managervm::ManagerVm& manager, const std::string& what) {
+    const auto state = settled_state(manager);
     if (!state) {
         throw InfrastructureError("the manager VM is gone (its libvirt domain no longer exists): " +
                                       what,
                                   "'contractor manager start' creates it again");
+    }
+    if (*state == "paused") {
+        throw InfrastructureError("the manager VM is paused (libvirt): " + what,
+                                  "resume it (virsh resume contractor-manager) or 'contractor "
+                                  "manager stop' and start it again");
     }
     if (*state != "running") {
         throw InfrastructureError("the manager VM is " + *state + " (libvirt): " + what,
@@ -67,9 +90,7 @@ ManagerLink connect_manager(managervm::ManagerVm& manager, std::ostream& err) {
     const auto state = manager.domain_state();
     if (state && *state != "running" && *state != "shut off") {
         // Paused, crashed, shutting down: starting it would hide what happened.
-        throw InfrastructureError("the manager VM is " + *state +
-                                      " (libvirt), so it cannot "
-                                      "answer",
+        throw InfrastructureError("the manager VM is " + *state + " (libvirt), so it cannot answer",
                                   "'contractor manager stop' then 'contractor manager start'");
     }
     if (state != std::string("running")) {

@@ -29,8 +29,12 @@ struct ManagerLink {
 // answer.
 ManagerLink connect_manager(managervm::ManagerVm& manager, std::ostream& err);
 
-// The error to report when the connection to the manager broke: names the manager's state
-// when it is no longer running.
+// The manager's libvirt state once it settles: nullopt when it has no domain; "running" only
+// if it still says so after up to 10 s (a manager powering off keeps saying it for a while).
+std::optional<std::string> settled_state(managervm::ManagerVm& manager);
+
+// The error to report when the connection to the manager broke or never came: names the
+// manager's state (shut off, paused, gone), or says that it runs but does not answer.
 [[noreturn]] void explain_lost_manager(managervm::ManagerVm& manager, const std::string& what);
 
 } // namespace contractor::cli
