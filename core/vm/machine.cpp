@@ -99,6 +99,9 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
                            : cache.find_by_disk(image::file_sha256(image, cache.root()));
     if (entry) {
         machine->direct_kernel_ = true;
+        // contractor-init says "ready" on the console once sshd listens; the manager image's
+        // systemd does not.
+        machine->announces_ready_ = entry->init == "/usr/sbin/contractor-init";
         // panic=-1: a kernel panic reboots at once, which stops the domain (on_reboot is
         // destroy), so the boot wait reports it with the console instead of timing out.
         definition.direct_kernel = virt::DirectKernel{
@@ -220,7 +223,7 @@ void Machine::wait_until_ready(std::chrono::seconds timeout) {
         // its MaxStartups throttle drops new ones). Other images get short attempts that grow
         // to 5 s.
         const bool announced = console.find("contractor-worker: ready") != std::string::npos;
-        if (direct_kernel_ && !announced) {
+        if (announces_ready_ && !announced) {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
             continue;
         }

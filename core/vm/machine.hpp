@@ -78,6 +78,7 @@ private:
     std::filesystem::path run_directory_;
     ssh::Endpoint endpoint_;
     bool direct_kernel_ = false;
+    bool announces_ready_ = false;
     bool keep_ = false;
     std::chrono::steady_clock::time_point started_at_;
     std::unique_ptr<virt::Domain> domain_;
