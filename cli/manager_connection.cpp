@@ -93,7 +93,8 @@ ManagerLink connect_manager(managervm::ManagerVm& manager, std::ostream& err) {
         throw InfrastructureError("the manager VM is " + *state + " (libvirt), so it cannot answer",
                                   "'contractor manager stop' then 'contractor manager start'");
     }
-    if (state != std::string("running")) {
+    const bool starting = state != std::string("running");
+    if (starting) {
         say(manager.created() ? "the manager VM is not running; starting it"
                               : "there is no manager VM yet; creating and starting it");
         manager.start(say);
@@ -111,6 +112,13 @@ ManagerLink connect_manager(managervm::ManagerVm& manager, std::ostream& err) {
     }
     link.agent = managervm::install_agent(link.chain.last(), manager_program(),
                                           image::ImageCache::default_root());
+    if (starting) {
+        // Workers of builds that the manager's last stop or crash cut short.
+        std::string removed;
+        if (link.chain.last().run(link.agent + " gc", removed) == 0 && !removed.empty()) {
+            say("inside the manager: " + removed.substr(0, removed.find_last_not_of('\n') + 1));
+        }
+    }
     return link;
 }
 

@@ -1,5 +1,6 @@
 #include "manager-agent/agent.hpp"
 
+#include "image/cache.hpp"
 #include "manager-agent/inbox.hpp"
 #include "manager-agent/job_runner.hpp"
 #include "manager-agent/outbox.hpp"
@@ -8,6 +9,7 @@
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "virt/libvirt.hpp"
+#include "vm/leftovers.hpp"
 
 #include <csignal>
 #include <cstdlib>
@@ -117,7 +119,24 @@ int run(int argc, char** argv) {
             return to_int(ExitCode::infrastructure);
         }
     }
-    std::cerr << "usage: contractor-manager serve | status\n"
+    if (command == "gc" && argc == 2) {
+        // Workers whose agent is gone: after the manager VM stopped or crashed mid-build, their
+        // definitions and run folders are still on its disk.
+        try {
+            virt::silence_libvirt_errors();
+            virt::Connection libvirt(virt::default_uri());
+            const image::ImageCache cache(image::ImageCache::default_root());
+            for (const auto& line :
+                 vm::remove_leftovers(libvirt, cache.root().parent_path() / "runs")) {
+                std::cout << "removed " << line << "\n";
+            }
+            return 0;
+        } catch (const std::exception& error) {
+            std::cerr << "contractor-manager: " << error.what() << "\n";
+            return to_int(ExitCode::infrastructure);
+        }
+    }
+    std::cerr << "usage: contractor-manager serve | status | gc\n"
                  "contractor-manager is started by contractor; it is not meant to be run by "
                  "hand.\n";
     return 2;
