@@ -120,14 +120,14 @@ int run(int argc, char** argv) {
         }
     }
     if (command == "gc" && argc == 2) {
-        // Workers whose agent is gone: after the manager VM stopped or crashed mid-build, their
-        // definitions and run folders are still on its disk.
+        // Run by the CLI right after the manager VM booted: workers of builds that its last
+        // stop or crash cut short still have their definitions and run folders on its disk.
         try {
             virt::silence_libvirt_errors();
             virt::Connection libvirt(virt::default_uri());
             const image::ImageCache cache(image::ImageCache::default_root());
-            for (const auto& line :
-                 vm::remove_leftovers(libvirt, cache.root().parent_path() / "runs")) {
+            for (const auto& line : vm::remove_leftovers(
+                     libvirt, cache.root().parent_path() / "runs", vm::Leftovers::not_running)) {
                 std::cout << "removed " << line << "\n";
             }
             return 0;

@@ -38,7 +38,7 @@ bool owner_alive(const std::string& name) {
 }
 
 std::vector<std::string> remove_leftovers(virt::Connection& connection,
-                                          const fs::path& runs_directory) {
+                                          const fs::path& runs_directory, Leftovers rule) {
     std::vector<std::string> removed;
     std::set<std::string> names;
     for (const auto& name : connection.domain_names()) {
@@ -56,10 +56,13 @@ std::vector<std::string> remove_leftovers(virt::Connection& connection,
         }
     }
     for (const auto& name : names) {
-        if (owner_alive(name)) {
+        auto domain = connection.find(name);
+        const bool in_use =
+            rule == Leftovers::owner_gone ? owner_alive(name) : domain && domain->is_active();
+        if (in_use) {
             continue;
         }
-        if (auto domain = connection.find(name)) {
+        if (domain) {
             domain->destroy();
             domain->undefine();
             removed.push_back("VM " + name);

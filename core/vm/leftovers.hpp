@@ -12,10 +12,16 @@ namespace contractor::vm {
 // its VM is in use and must be left alone.
 bool owner_alive(const std::string& name);
 
-// Destroys and undefines every contractor VM whose owner is gone (a killed run, a kept
-// worker) and deletes its run folder under `runs_directory`. Returns what it removed, one
-// line each.
+// Which VMs count as left over: those whose owning process is gone (a killed run, a kept
+// worker), or, right after the machine holding them booted (the manager VM), every one that
+// is not running: no build can own a stopped worker, and process ids of the last boot mean
+// nothing now.
+enum class Leftovers { owner_gone, not_running };
+
+// Destroys and undefines every contractor VM that is left over and deletes its run folder
+// under `runs_directory`. Returns what it removed, one line each.
 std::vector<std::string> remove_leftovers(virt::Connection& connection,
-                                          const std::filesystem::path& runs_directory);
+                                          const std::filesystem::path& runs_directory,
+                                          Leftovers rule = Leftovers::owner_gone);
 
 } // namespace contractor::vm
