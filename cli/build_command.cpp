@@ -221,10 +221,12 @@ int run_build(const BuildOptions& options, Context& context) {
                 throw;
             } catch (const UsageError&) {
                 throw;
-            } catch (const InfrastructureError& error) {
-                // The connection broke (the agent's own errors arrive as messages, not as
-                // this): when the manager VM went away, say so.
-                if (settled_state(*manager_vm) == std::string("running")) {
+            } catch (const Error& error) {
+                // The connection broke, or the agent saw its worker die: when that is because
+                // the manager VM went away (a manager powering off stops its workers first),
+                // say so. Other errors keep their words.
+                if (error.exit_code() != ExitCode::infrastructure ||
+                    settled_state(*manager_vm) == std::string("running")) {
                     throw;
                 }
                 explain_lost_manager(*manager_vm, error.what());
