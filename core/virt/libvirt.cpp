@@ -92,9 +92,13 @@ void Domain::shutdown() {
     }
 }
 
-void Domain::undefine() {
+std::string Domain::undefine() {
     // NVRAM files belong to the run's own directory, removed with it.
-    virDomainUndefineFlags(domain_.get(), VIR_DOMAIN_UNDEFINE_NVRAM);
+    if (virDomainUndefineFlags(domain_.get(), VIR_DOMAIN_UNDEFINE_NVRAM) != 0 &&
+        virDomainUndefine(domain_.get()) != 0) {
+        return last_libvirt_error();
+    }
+    return {};
 }
 
 Connection::Connection(const std::string& uri) : uri_(uri) {

@@ -49,7 +49,9 @@ public:
     // Asks the guest to power off (ACPI); returns at once.
     void shutdown();
     // Forgets the definition; quiet when it is already gone.
-    void undefine();
+    // Removes the definition; returns libvirt's error, empty when it worked. Never throws:
+    // destructors call it.
+    std::string undefine();
 
 private:
     DomainPtr domain_;

@@ -64,8 +64,9 @@ std::vector<std::string> remove_leftovers(virt::Connection& connection,
         }
         if (domain) {
             domain->destroy();
-            domain->undefine();
-            removed.push_back("VM " + name);
+            const std::string error_text = domain->undefine();
+            removed.push_back(error_text.empty() ? "VM " + name
+                                                 : "nothing of VM " + name + ": " + error_text);
         }
         if (fs::remove_all(runs_directory / name, error) > 0) {
             removed.push_back("files of " + name + " (" + (runs_directory / name).string() + ")");
