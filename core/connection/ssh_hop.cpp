@@ -182,27 +182,26 @@ void SshHop::pump_tunnel(int socket_fd) {
 
 std::unique_ptr<RemoteCommand> SshHop::start(const std::string& command, ErrorSink on_stderr) {
     const std::lock_guard lock(*mutex_);
-    ssh_session session = session_->raw();
-    ssh::ChannelPtr channel(ssh_channel_new(session));
-    if (!channel || ssh_channel_open_session(channel.get()) != SSH_OK ||
-        ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK) {
-        throw InfrastructureError("cannot run a command on " + describe() + ": " +
-                                  session_error(session));
+    ssh::ChannelPtr channel;
+    try {
+        channel = session_->open_exec(command);
+    } catch (const ssh::ConnectError& error) {
+        throw InfrastructureError("cannot run a command on " + describe() + ": " + error.what());
     }
-    return std::make_unique<SshChannelStream>(mutex_, session, std::move(channel),
+    return std::make_unique<SshChannelStream>(mutex_, session_->raw(), std::move(channel),
                                               std::move(on_stderr));
 }
 
 std::unique_ptr<ByteStream> SshHop::open_tunnel(const std::string& host, int port) {
     const std::lock_guard lock(*mutex_);
-    ssh_session session = session_->raw();
-    ssh::ChannelPtr channel(ssh_channel_new(session));
-    if (!channel ||
-        ssh_channel_open_forward(channel.get(), host.c_str(), port, "127.0.0.1", 0) != SSH_OK) {
-        throw InfrastructureError("cannot open a tunnel from " + describe() + " to " + host + ":" +
-                                  std::to_string(port) + ": " + session_error(session));
+    ssh::ChannelPtr channel;
+    try {
+        channel = session_->open_forward(host, port);
+    } catch (const ssh::ConnectError& error) {
+        throw InfrastructureError("through " + describe() + ": " + error.what());
     }
-    return std::make_unique<SshChannelStream>(mutex_, session, std::move(channel), ErrorSink{});
+    return std::make_unique<SshChannelStream>(mutex_, session_->raw(), std::move(channel),
+                                              ErrorSink{});
 }
 
 } // namespace contractor::connection

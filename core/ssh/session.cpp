@@ -1,5 +1,8 @@
 #include "ssh/session.hpp"
 
+#include "util/cancel.hpp"
+#include "util/error.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -30,13 +33,13 @@ Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, in
     ssh_session s = session_.get();
     // The timeout bounds each blocking call (connect, key exchange, auth): a worker that
     // stopped answering must surface as an error, never as a hang.
-    long timeout_usec = static_cast<long>(timeout.count()) * 1000;
+    timeout_usec_ = static_cast<long>(timeout.count()) * 1000;
     const int nodelay = 1;
     const int no_config = 0;
     ssh_options_set(s, SSH_OPTIONS_HOST, endpoint.host.c_str());
     ssh_options_set(s, SSH_OPTIONS_PORT, &endpoint.port);
     ssh_options_set(s, SSH_OPTIONS_USER, endpoint.user.c_str());
-    ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &timeout_usec);
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &timeout_usec_);
     ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
     ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no_config);
     // Never read or write ~/.ssh/known_hosts: the key is checked against the pinned one below.
@@ -86,13 +89,58 @@ Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, in
     }
 }
 
-CommandResult Session::run(const std::string& command) {
-    ChannelPtr channel(ssh_channel_new(session_.get()));
-    if (!channel || ssh_channel_open_session(channel.get()) != SSH_OK ||
-        ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK) {
-        throw ConnectError(ConnectFailure::other,
-                           "cannot run a command over SSH: " + last_error(session_.get()));
+int Session::patiently(const std::function<int()>& call, const std::string& what) {
+    ssh_session s = session_.get();
+    // Short slices, so Ctrl-C is noticed; the session's own timeout comes back afterwards.
+    const long slice_usec = 1000 * 1000;
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &slice_usec);
+    const auto deadline = std::chrono::steady_clock::now() + channel_patience;
+    int result = SSH_AGAIN;
+    while ((result = call()) == SSH_AGAIN && std::chrono::steady_clock::now() < deadline &&
+           !util::cancel_requested()) {
     }
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &timeout_usec_);
+    if (result == SSH_OK) {
+        return result;
+    }
+    if (result == SSH_AGAIN && util::cancel_requested()) {
+        throw Interrupted(util::cancel_signal());
+    }
+    const std::string error = last_error(s);
+    throw ConnectError(ConnectFailure::other,
+                       "cannot " + what + ": " +
+                           (result == SSH_AGAIN || error.empty()
+                                ? "the server did not answer within " +
+                                      std::to_string(channel_patience.count()) + " s"
+                                : error));
+}
+
+ChannelPtr Session::open_exec(const std::string& command) {
+    ChannelPtr channel(ssh_channel_new(session_.get()));
+    if (!channel) {
+        throw ConnectError(ConnectFailure::other,
+                           "libssh could not create a channel: " + last_error(session_.get()));
+    }
+    patiently([&] { return ssh_channel_open_session(channel.get()); }, "open an SSH channel");
+    patiently([&] { return ssh_channel_request_exec(channel.get(), command.c_str()); },
+              "start a command over SSH");
+    return channel;
+}
+
+ChannelPtr Session::open_forward(const std::string& host, int port) {
+    ChannelPtr channel(ssh_channel_new(session_.get()));
+    if (!channel) {
+        throw ConnectError(ConnectFailure::other,
+                           "libssh could not create a channel: " + last_error(session_.get()));
+    }
+    patiently(
+        [&] { return ssh_channel_open_forward(channel.get(), host.c_str(), port, "127.0.0.1", 0); },
+        "open a tunnel to " + host + ":" + std::to_string(port));
+    return channel;
+}
+
+CommandResult Session::run(const std::string& command) {
+    const ChannelPtr channel = open_exec(command);
     CommandResult result;
     char buffer[16384];
     // Reads in short slices until the command's end: a blocking read would give up (return 0)

@@ -3,6 +3,7 @@
 #include "ssh/handles.hpp"
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 namespace contractor::ssh {
@@ -43,8 +44,22 @@ public:
     // Runs `command` through the remote shell and waits for it.
     CommandResult run(const std::string& command);
 
+    // A channel running `command`, or a tunnel to host:port from the server's side. Waits up
+    // to channel_patience for the server to answer, polling for Ctrl-C (Interrupted); throws
+    // ConnectError naming what failed. Not thread-safe, like raw().
+    ChannelPtr open_exec(const std::string& command);
+    ChannelPtr open_forward(const std::string& host, int port);
+
+    // How long a server may take to open a channel: a worker inside the manager VM under TCG
+    // can need minutes while another connection's key exchange holds its only vCPU.
+    static constexpr std::chrono::seconds channel_patience{300};
+
 private:
+    // Repeats a libssh call that answers SSH_AGAIN while the server has not replied yet.
+    int patiently(const std::function<int()>& call, const std::string& what);
+
     SessionPtr session_;
+    long timeout_usec_ = 0;
 };
 
 // The error Session's constructor throws, with the kind of failure.
