@@ -6,6 +6,7 @@
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/private_file.hpp"
 #include "virt/accel.hpp"
 #include "virt/libvirt.hpp"
 #include "vm/machine.hpp"
@@ -13,6 +14,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <thread>
 #include <unistd.h>
 
 namespace contractor::manager {
@@ -27,6 +30,11 @@ namespace {
 // bound only matters for a worker that hangs.
 constexpr std::chrono::seconds boot_timeout(1500);
 
+// How long the worker's sshd may take to open the way to the gateway (a new SSH connection:
+// most of a minute inside the manager VM under TCG). Once open, the tunnel gives up only after
+// 5 minutes without an answer: a worker busy compiling on its one vCPU answers late.
+constexpr std::chrono::seconds tunnel_timeout(600);
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -38,13 +46,6 @@ std::string format_seconds(double seconds) {
 }
 
 } // namespace
-
-void write_private_file(const fs::path& path, const std::string& content) {
-    std::ofstream out(path);
-    out << content;
-    out.close();
-    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-}
 
 JobRunner::JobRunner(protocol::Job job, Inbox& inbox, Outbox& outbox)
     : job_(std::move(job)), inbox_(inbox), outbox_(outbox),
@@ -154,10 +155,10 @@ void JobRunner::write_ssh_credentials(const fs::path& folder) const {
     fs::create_directories(folder);
     fs::permissions(folder, fs::perms::owner_all);
     const auto& endpoint = machine_->endpoint();
-    write_private_file(folder / "client_key", endpoint.private_key);
-    write_private_file(folder / "known_hosts", "[" + endpoint.host +
-                                                   "]:" + std::to_string(endpoint.port) + " " +
-                                                   endpoint.pinned_host_key + "\n");
+    util::write_private_file(folder / "client_key", endpoint.private_key);
+    util::write_private_file(folder / "known_hosts", "[" + endpoint.host +
+                                                         "]:" + std::to_string(endpoint.port) +
+                                                         " " + endpoint.pinned_host_key + "\n");
 }
 
 void JobRunner::open_gateway_tunnel() {
@@ -186,7 +187,10 @@ void JobRunner::open_gateway_tunnel() {
                                  "-o",
                                  "ExitOnForwardFailure=yes",
                                  "-o",
-                                 "ServerAliveInterval=15",
+                                 "ServerAliveInterval=30",
+                                 "-o",
+                                 "ServerAliveCountMax=10",
+                                 "-v",
                                  "-p",
                                  std::to_string(endpoint.port),
                                  "-R",
@@ -194,22 +198,39 @@ void JobRunner::open_gateway_tunnel() {
                                      ":127.0.0.1:" + std::to_string(gateway_->port()),
                                  endpoint.user + "@" + endpoint.host},
         folder / "ssh.log");
-    // The forward is up when the worker's sshd listens on the port; apt is told to use it.
-    std::string output;
+    // ssh says "remote forward success" (at -v) once the worker's sshd listens on the port.
+    // Its log is read here, in the manager: asking the worker instead (ss in a loop) cost
+    // seconds of its only vCPU per try inside the manager VM under TCG.
+    const fs::path log = folder / "ssh.log";
+    const auto deadline = std::chrono::steady_clock::now() + tunnel_timeout;
+    for (;;) {
+        std::ifstream in(log);
+        const std::string text((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+        if (text.find("remote forward success") != std::string::npos) {
+            break;
+        }
+        const bool gave_up = !gateway_tunnel_->running();
+        if (gave_up || std::chrono::steady_clock::now() > deadline) {
+            throw InfrastructureError(
+                "the worker's way to the gateway did not open" +
+                    (gave_up ? std::string(" (ssh -R ended)")
+                             : " within " + std::to_string(tunnel_timeout.count()) + " s") +
+                    "; ssh said:\n" + proc::tail_lines(text, 5),
+                "the worker's console shows whether its sshd still answers");
+        }
+        check_limits();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    // apt is told to use it.
     const std::string proxy = "http://127.0.0.1:" + std::to_string(worker_gateway_port) + "/";
     const std::string apt_config =
         "Acquire::http::Proxy \"" + proxy + "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
-    const int status = chain_->last().run(
-        "for i in $(seq 300); do ss -Hltn 'sport = :" + std::to_string(worker_gateway_port) +
-            "' | grep -q LISTEN && break; sleep 0.1; done; ss -Hltn 'sport = :" +
-            std::to_string(worker_gateway_port) + "' | grep -q LISTEN && printf '%s' '" +
-            apt_config + "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
-        output);
-    if (status != 0) {
-        std::ifstream log(folder / "ssh.log");
-        const std::string text((std::istreambuf_iterator<char>(log)),
-                               std::istreambuf_iterator<char>());
-        throw InfrastructureError("the worker's way to the gateway did not open: " + output + text);
+    std::string output;
+    if (chain_->last().run("printf '%s' '" + apt_config +
+                               "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
+                           output) != 0) {
+        throw InfrastructureError("cannot point the worker's apt at the gateway: " + output);
     }
 }
 
@@ -257,8 +278,9 @@ void JobRunner::keep_worker_for_debugging(ordered_json& result) {
                                {"port", machine_->endpoint().port},
                                {"user", machine_->endpoint().user},
                                {"host_key", machine_->endpoint().pinned_host_key}};
-    write_private_file(access, info.dump(2) + "\n");
-    write_private_file(machine_->run_directory() / "client_key", machine_->endpoint().private_key);
+    util::write_private_file(access, info.dump(2) + "\n");
+    util::write_private_file(machine_->run_directory() / "client_key",
+                             machine_->endpoint().private_key);
     machine_->keep();
     result["worker"] = machine_->name();
 }

@@ -38,9 +38,6 @@ namespace contractor::manager {
 // forbids: QEMU dies on the first connection.)
 inline constexpr int worker_gateway_port = 3128;
 
-// Writes `content` to `path`, readable and writable by this user only (keys, inventories).
-void write_private_file(const std::filesystem::path& path, const std::string& content);
-
 // A hard limit crossed while the build ran: the worker is stopped at once.
 struct LimitHit {
     std::string limit;   // the key in limit_fields: "timeout", "cpu-time", "log-size", ...

@@ -5,6 +5,8 @@
 #include "manager-agent/job_runner.hpp"
 #include "proc/process.hpp"
 #include "util/error.hpp"
+#include "util/folder_guard.hpp"
+#include "util/private_file.hpp"
 #include "vm/machine.hpp"
 
 #include <array>
@@ -35,29 +37,6 @@ int stream_command(connection::RemoteCommand& command, Outbox& outbox,
     }
     return command.wait();
 }
-
-// A private folder in /tmp for ssh's control socket, removed with its contents.
-class ControlFolder {
-public:
-    ControlFolder() {
-        std::string pattern = (fs::temp_directory_path() / "contractor-ssh-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw InfrastructureError("cannot create a folder in " +
-                                      fs::temp_directory_path().string());
-        }
-        path_ = pattern;
-    }
-    ~ControlFolder() {
-        std::error_code error;
-        fs::remove_all(path_, error);
-    }
-    ControlFolder(const ControlFolder&) = delete;
-    ControlFolder& operator=(const ControlFolder&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
 
 } // namespace
 
@@ -112,14 +91,14 @@ bool JobRunner::provision() {
                        " -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
                        " -o IdentitiesOnly=yes"}}}}}}}};
         // JSON is YAML: ansible reads both files as they are.
-        write_private_file(folder / "inventory.json", inventory.dump(2));
-        write_private_file(folder / "playbook.json", job_.ansible.dump(2));
+        util::write_private_file(folder / "inventory.json", inventory.dump(2));
+        util::write_private_file(folder / "playbook.json", job_.ansible.dump(2));
 
         // One SSH connection for the whole play, shared by every task through a control
         // socket: inside the manager VM under TCG each new connection costs the worker's sshd
         // most of a minute. The socket lives in a short private folder (a socket path may not
         // exceed 107 bytes) and the master is told to exit when the play ends.
-        const ControlFolder control;
+        const auto control = util::FolderGuard::make_temporary("contractor-ssh");
         const std::string control_path = (control.path() / "cm").string();
         outbox_.status("running the ansible playbook");
         connection::LocalHop local;

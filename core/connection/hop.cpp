@@ -1,5 +1,6 @@
 #include "connection/hop.hpp"
 
+#include "util/cancel.hpp"
 #include "util/error.hpp"
 
 #include <array>
@@ -21,11 +22,19 @@ std::string shell_quote(std::string_view text) {
 
 namespace {
 
-// Reads everything the command prints until it ends, then its status.
-int collect(RemoteCommand& command, std::string& output) {
+// Reads everything the command prints until it ends, then its status. Ctrl-C (or, in the
+// manager agent, the CLI going away) stops the command and throws Interrupted: a command that
+// hangs on a stalled worker must not keep the worker alive.
+int collect(RemoteCommand& command, std::string& output,
+            Hop::OnCancel on_cancel = Hop::OnCancel::stop) {
     std::array<char, 65536> buffer{};
     for (;;) {
-        const auto count = command.read(buffer.data(), buffer.size(), std::chrono::hours(24));
+        if (on_cancel == Hop::OnCancel::stop && util::cancel_requested()) {
+            command.terminate();
+            throw Interrupted(util::cancel_signal());
+        }
+        const auto count =
+            command.read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
         if (count && *count == 0) {
             break;
         }
@@ -38,10 +47,10 @@ int collect(RemoteCommand& command, std::string& output) {
 
 } // namespace
 
-int Hop::run(const std::string& command, std::string& output) {
+int Hop::run(const std::string& command, std::string& output, OnCancel on_cancel) {
     auto started = start(command, [&output](std::string_view chunk) { output.append(chunk); });
     started->close_write();
-    return collect(*started, output);
+    return collect(*started, output, on_cancel);
 }
 
 std::string Hop::read_file(const std::string& path) {
@@ -56,15 +65,17 @@ std::string Hop::read_file(const std::string& path) {
     return content;
 }
 
-void Hop::write_file(const std::string& path, std::string_view content, int mode) {
+std::string replace_file_command(const std::string& path, int mode) {
     char octal[8];
     std::snprintf(octal, sizeof octal, "%o", mode);
-    std::string errors;
-    // Written beside the target and renamed, so a reader never sees half a file.
     const std::string temporary = path + ".contractor-new";
-    auto command = start("umask 077 && cat > " + shell_quote(temporary) + " && chmod " + octal +
-                             " " + shell_quote(temporary) + " && mv -f " + shell_quote(temporary) +
-                             " " + shell_quote(path),
+    return "umask 077 && cat > " + shell_quote(temporary) + " && chmod " + octal + " " +
+           shell_quote(temporary) + " && mv -f " + shell_quote(temporary) + " " + shell_quote(path);
+}
+
+void Hop::write_file(const std::string& path, std::string_view content, int mode) {
+    std::string errors;
+    auto command = start(replace_file_command(path, mode),
                          [&errors](std::string_view chunk) { errors.append(chunk); });
     command->write(content.data(), content.size());
     command->close_write();

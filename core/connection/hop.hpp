@@ -28,6 +28,8 @@ public:
 
 class Hop {
 public:
+    enum class OnCancel { stop, finish };
+
     virtual ~Hop() = default;
 
     // "the local host", "ssh worker@127.0.0.1:40022", for messages.
@@ -43,10 +45,16 @@ public:
     // Creates or replaces `path` on the hop with `content` and permissions `mode`.
     void write_file(const std::string& path, std::string_view content, int mode = 0644);
     // Runs `command` with no input; returns its exit status and collects stdout and stderr.
-    int run(const std::string& command, std::string& output);
+    // On Ctrl-C (util::cancel_requested) the command is stopped and Interrupted thrown, unless
+    // it is cleanup that must finish (OnCancel::finish).
+    int run(const std::string& command, std::string& output, OnCancel on_cancel = OnCancel::stop);
 };
 
 // `text` quoted for a POSIX shell: 'text', with embedded quotes escaped.
 std::string shell_quote(std::string_view text);
+
+// A shell command that writes its stdin to `path` with permissions `mode`: into a file beside
+// it that is renamed over `path` once complete, so a reader never sees half a file.
+std::string replace_file_command(const std::string& path, int mode);
 
 } // namespace contractor::connection

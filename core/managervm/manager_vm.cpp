@@ -8,6 +8,7 @@
 #include "util/error.hpp"
 #include "util/folder_guard.hpp"
 #include "util/log.hpp"
+#include "util/private_file.hpp"
 #include "util/text.hpp"
 #include "virt/domain_xml.hpp"
 #include "virt/libvirt.hpp"
@@ -32,19 +33,6 @@ constexpr const char* user = "contractor";
 std::string read_text(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_private(const fs::path& file, const std::string& content) {
-    const fs::path temporary = file.string() + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        fs::permissions(temporary, fs::perms::owner_read | fs::perms::owner_write);
-        out << content;
-        if (!out.flush()) {
-            throw InfrastructureError("cannot write " + temporary.string());
-        }
-    }
-    fs::rename(temporary, file);
 }
 
 nlohmann::json to_json(const Record& record) {
@@ -135,7 +123,8 @@ ManagerVm::ManagerVm(Settings settings) : settings_(std::move(settings)) {
 }
 
 void ManagerVm::save_record() const {
-    write_private(settings_.directory / "manager.json", to_json(*record_).dump(2) + "\n");
+    util::write_private_file(settings_.directory / "manager.json",
+                             to_json(*record_).dump(2) + "\n");
 }
 
 std::optional<std::string> ManagerVm::domain_state() const {
@@ -215,8 +204,8 @@ void ManagerVm::create(const Say& say) {
 
     const ssh::KeyPair host_key = ssh::generate_key_pair();
     const ssh::KeyPair client_key = ssh::generate_key_pair();
-    write_private(folder / "client_key", client_key.private_key);
-    write_private(folder / "client_key.pub", client_key.public_key + "\n");
+    util::write_private_file(folder / "client_key", client_key.private_key);
+    util::write_private_file(folder / "client_key.pub", client_key.public_key + "\n");
     write_manager_seed(folder / "seed.img", client_key.public_key, &host_key);
 
     Record record;

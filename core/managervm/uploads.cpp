@@ -1,5 +1,6 @@
 #include "managervm/uploads.hpp"
 
+#include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/text.hpp"
 
@@ -37,13 +38,8 @@ void upload_file(connection::Hop& hop, const fs::path& local, const std::string&
         throw InfrastructureError("cannot read " + local.string());
     }
     const std::uint64_t total = fs::file_size(local);
-    char octal[8];
-    std::snprintf(octal, sizeof octal, "%o", mode);
-    const std::string temporary = remote + ".contractor-new";
     std::string errors;
-    auto command = hop.start("umask 077 && cat > " + shell_quote(temporary) + " && chmod " + octal +
-                                 " " + shell_quote(temporary) + " && mv -f " +
-                                 shell_quote(temporary) + " " + shell_quote(remote),
+    auto command = hop.start(connection::replace_file_command(remote, mode),
                              [&errors](std::string_view chunk) { errors.append(chunk); });
     std::vector<char> buffer(1 << 20);
     std::uint64_t done = 0;
@@ -52,6 +48,10 @@ void upload_file(connection::Hop& hop, const fs::path& local, const std::string&
         const auto count = static_cast<std::size_t>(in.gcount());
         if (count == 0) {
             break;
+        }
+        if (util::cancel_requested()) {
+            command->terminate();
+            throw Interrupted(util::cancel_signal());
         }
         command->write(buffer.data(), count);
         done += count;
@@ -129,7 +129,7 @@ ImageCopy install_image(connection::Hop& hop, const image::CachedImage& image,
     } catch (...) {
         std::string ignored;
         try {
-            hop.run("rm -rf " + shell_quote(staging), ignored);
+            hop.run("rm -rf " + shell_quote(staging), ignored, connection::Hop::OnCancel::finish);
         } catch (const std::exception&) {
         }
         throw;

@@ -1,6 +1,12 @@
 #pragma once
 
+#include "util/error.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -19,6 +25,20 @@ public:
     }
     FolderGuard(const FolderGuard&) = delete;
     FolderGuard& operator=(const FolderGuard&) = delete;
+
+    // A new folder only its owner can enter (0700) in the temporary directory, named
+    // PREFIX-XXXXXX: for sockets and credentials that live as long as one operation.
+    static FolderGuard make_temporary(const std::string& prefix) {
+        const std::filesystem::path base = std::filesystem::temp_directory_path();
+        std::string pattern = (base / (prefix + "-XXXXXX")).string();
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw InfrastructureError("cannot create a folder in " + base.string() + ": " +
+                                      std::strerror(errno));
+        }
+        return FolderGuard(pattern);
+    }
+
+    const std::filesystem::path& path() const { return path_; }
     // Keeps the folder.
     void release() { path_.clear(); }
 

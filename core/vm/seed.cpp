@@ -2,6 +2,7 @@
 
 #include "proc/process.hpp"
 #include "util/error.hpp"
+#include "util/private_file.hpp"
 
 #include <fstream>
 #include <sys/stat.h>
@@ -11,16 +12,6 @@ namespace contractor::vm {
 namespace fs = std::filesystem;
 
 namespace {
-
-void write_private_file(const fs::path& file, const std::string& text) {
-    std::ofstream out(file, std::ios::trunc);
-    out << text;
-    if (!out) {
-        throw InfrastructureError("cannot write " + file.string());
-    }
-    out.close();
-    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
-}
 
 // YAML block scalar lines, indented.
 std::string indented(const std::string& text, const std::string& indent) {
@@ -68,17 +59,18 @@ void write_seed(const fs::path& file, const SeedContents& seed) {
     fs::create_directories(staging / "contractor");
     fs::permissions(staging, fs::perms::owner_all);
     const fs::path own = staging / "contractor";
-    write_private_file(own / "authorized_keys", seed.authorized_key + "\n");
-    write_private_file(own / "ssh_host_ed25519_key", seed.host_private_key);
-    write_private_file(own / "ssh_host_ed25519_key.pub", seed.host_public_key + "\n");
-    write_private_file(own / "hostname", seed.hostname + "\n");
-    write_private_file(own / "network", seed.network + "\n");
+    util::write_private_file(own / "authorized_keys", seed.authorized_key + "\n");
+    util::write_private_file(own / "ssh_host_ed25519_key", seed.host_private_key);
+    util::write_private_file(own / "ssh_host_ed25519_key.pub", seed.host_public_key + "\n");
+    util::write_private_file(own / "hostname", seed.hostname + "\n");
+    util::write_private_file(own / "network", seed.network + "\n");
     if (!seed.dns.empty()) {
-        write_private_file(own / "dns", seed.dns + "\n");
+        util::write_private_file(own / "dns", seed.dns + "\n");
     }
-    write_private_file(staging / "meta-data", "instance-id: " + seed.instance_id +
-                                                  "\nlocal-hostname: " + seed.hostname + "\n");
-    write_private_file(staging / "user-data", user_data(seed));
+    util::write_private_file(staging / "meta-data", "instance-id: " + seed.instance_id +
+                                                        "\nlocal-hostname: " + seed.hostname +
+                                                        "\n");
+    util::write_private_file(staging / "user-data", user_data(seed));
 
     std::error_code error;
     fs::remove(file, error);
