@@ -107,7 +107,9 @@ bool JobRunner::provision() {
              // The play's remote_user wins over this default, as in any ansible run.
              "ANSIBLE_REMOTE_USER=" + endpoint.user, "ANSIBLE_HOST_KEY_CHECKING=True",
              "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_PIPELINING=True",
-             "ANSIBLE_HOME=" + (folder / "home").string(),
+             // ansible's default 10 s bounds the SSH connect and the wait for sudo's answer:
+             // inside the manager VM under TCG the worker needs more for either.
+             "ANSIBLE_TIMEOUT=300", "ANSIBLE_HOME=" + (folder / "home").string(),
              "ANSIBLE_LOCAL_TEMP=" + (folder / "tmp").string(),
              "ANSIBLE_SSH_ARGS=-o ControlMaster=auto -o ControlPersist=300 -o ControlPath=" +
                  control_path,
