@@ -93,8 +93,12 @@ void Domain::shutdown() {
 }
 
 std::string Domain::undefine() {
-    // NVRAM files belong to the run's own directory, removed with it.
-    if (virDomainUndefineFlags(domain_.get(), VIR_DOMAIN_UNDEFINE_NVRAM) != 0 &&
+    // NVRAM files belong to the run's own directory, removed with it. A managed save image is
+    // what a session libvirtd leaves of a domain that ran when it shut down (the manager VM
+    // powered off mid-build): it would block the undefine, and nothing resumes a worker.
+    constexpr unsigned flags = VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                               VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
+    if (virDomainUndefineFlags(domain_.get(), flags) != 0 &&
         virDomainUndefine(domain_.get()) != 0) {
         return last_libvirt_error();
     }
