@@ -35,6 +35,10 @@ constexpr std::chrono::seconds boot_timeout(1500);
 // 5 minutes without an answer: a worker busy compiling on its one vCPU answers late.
 constexpr std::chrono::seconds tunnel_timeout(600);
 
+// How long the worker's sshd may take to open a channel (a command, a tar stream): minutes
+// inside the manager VM under TCG while another connection's key exchange holds its one vCPU.
+constexpr std::chrono::seconds channel_patience(300);
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -147,7 +151,9 @@ void JobRunner::boot() {
     chain_ = std::make_unique<connection::Chain>();
     // The session that proved the worker ready: a new one would cost the worker's sshd most
     // of a minute inside the manager VM under TCG.
-    chain_->add_ssh(machine_->endpoint(), machine_->take_ready_session());
+    auto session = machine_->take_ready_session();
+    session->set_channel_patience(channel_patience);
+    chain_->add_ssh(machine_->endpoint(), std::move(session));
     outbox_.status("worker ready after " + format_seconds(seconds_since(current_phase_->second)));
 }
 

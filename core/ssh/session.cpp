@@ -26,7 +26,7 @@ std::string key_body(const std::string& line) {
 } // namespace
 
 Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, int socket_fd)
-    : session_(ssh_new()) {
+    : session_(ssh_new()), patience_(timeout) {
     if (!session_) {
         throw ConnectError(ConnectFailure::other, "libssh could not create a session");
     }
@@ -94,7 +94,7 @@ int Session::patiently(const std::function<int()>& call, const std::string& what
     // Short slices, so Ctrl-C is noticed; the session's own timeout comes back afterwards.
     const long slice_usec = 1000 * 1000;
     ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &slice_usec);
-    const auto deadline = std::chrono::steady_clock::now() + channel_patience;
+    const auto deadline = std::chrono::steady_clock::now() + patience_;
     int result = SSH_AGAIN;
     while ((result = call()) == SSH_AGAIN && std::chrono::steady_clock::now() < deadline &&
            !util::cancel_requested()) {
@@ -111,7 +111,7 @@ int Session::patiently(const std::function<int()>& call, const std::string& what
                        "cannot " + what + ": " +
                            (result == SSH_AGAIN || error.empty()
                                 ? "the server did not answer within " +
-                                      std::to_string(channel_patience.count()) + " s"
+                                      std::to_string(patience_.count() / 1000) + " s"
                                 : error));
 }
 

@@ -45,14 +45,15 @@ public:
     CommandResult run(const std::string& command);
 
     // A channel running `command`, or a tunnel to host:port from the server's side. Waits up
-    // to channel_patience for the server to answer, polling for Ctrl-C (Interrupted); throws
-    // ConnectError naming what failed. Not thread-safe, like raw().
+    // to the channel patience for the server to answer, polling for Ctrl-C (Interrupted);
+    // throws ConnectError naming what failed. Not thread-safe, like raw().
     ChannelPtr open_exec(const std::string& command);
     ChannelPtr open_forward(const std::string& host, int port);
 
-    // How long a server may take to open a channel: a worker inside the manager VM under TCG
-    // can need minutes while another connection's key exchange holds its only vCPU.
-    static constexpr std::chrono::seconds channel_patience{300};
+    // How long a server may take to open a channel; the connect timeout unless set. A worker
+    // inside the manager VM under TCG can need minutes while another connection's key exchange
+    // holds its only vCPU; the manager VM itself must answer within the CLI's bound.
+    void set_channel_patience(std::chrono::milliseconds patience) { patience_ = patience; }
 
 private:
     // Repeats a libssh call that answers SSH_AGAIN while the server has not replied yet.
@@ -60,6 +61,7 @@ private:
 
     SessionPtr session_;
     long timeout_usec_ = 0;
+    std::chrono::milliseconds patience_;
 };
 
 // The error Session's constructor throws, with the kind of failure.
