@@ -44,7 +44,9 @@ void write_private_file(const std::filesystem::path& file, std::string_view cont
         fail(temporary, "write");
     }
     if (::rename(temporary.c_str(), file.c_str()) != 0) {
+        error = errno;
         ::unlink(temporary.c_str());
+        errno = error;
         fail(file, "write");
     }
 }
