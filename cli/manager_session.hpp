@@ -36,6 +36,9 @@ struct SessionPaths {
     std::vector<transfer::PackSource> input; // what the worker gets: workspace, then src/
     std::filesystem::path workspace;         // where the workspace comes back to
     std::uint64_t export_size = 0;
+    // Config `export: {allow-git: true}`: .git folders and files and bare-repository layouts
+    // may come back (refused by default: git runs what they configure).
+    bool allow_git = false;
 };
 
 // The CLI's side of the protocol with contractor-manager, over any stream (a local pipe in the

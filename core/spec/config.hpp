@@ -34,6 +34,10 @@ struct UserConfig {
     // base (Debian's mirrors for provisioning, nothing for the build).
     policy::EffectivePolicy network = policy::builtin_base_policy();
     ManagerConfig manager;
+    // `export: {allow-git: true}`: let `.git` folders, `.git` files and bare-repository
+    // layouts come back from the worker. Off by default: git runs what they configure
+    // (core.fsmonitor, hooks) when the user types `git status` in the exported folder.
+    bool export_allow_git = false;
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from
