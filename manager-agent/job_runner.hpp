@@ -75,7 +75,7 @@ private:
     void end_phase();
     nlohmann::ordered_json usage() const;
     // Writes the worker's client key and a known_hosts file holding only its pinned host key
-    // into `folder` (0600), for OpenSSH-based tools (ansible, the gateway tunnel).
+    // into `folder` (0600), for OpenSSH-based tools (the gateway tunnel).
     void write_ssh_credentials(const std::filesystem::path& folder) const;
     void keep_worker_for_debugging(nlohmann::ordered_json& result);
 

@@ -1,22 +1,65 @@
-// Provisioning: the spec's `install:` packages with apt, then its `ansible:` playbook with the
-// real ansible-playbook, run here against the worker with the per-boot key and the pinned host
-// key. Both reach the network only through the gateway, with the provision policy.
-#include "connection/local_hop.hpp"
+// Provisioning: the spec's `install:` packages with apt, then its `ansible:` playbook with
+// ansible-playbook, both run *inside the worker*. The worker is its own Ansible controller
+// (inventory host `worker` with ansible_connection=local): whatever the playbook says
+// (`hosts: localhost`, `delegate_to`, `local_action`, lookups, `copy: src=`, `vars_files`)
+// runs and reads in the disposable worker, never on the manager or the user's machine. Both
+// reach the network only through the gateway, with the provision policy.
+#include "connection/hop.hpp"
 #include "manager-agent/job_runner.hpp"
-#include "proc/process.hpp"
 #include "util/error.hpp"
-#include "util/folder_guard.hpp"
-#include "util/private_file.hpp"
-#include "vm/machine.hpp"
 
 #include <array>
-#include <cstdlib>
-#include <fstream>
 
 namespace contractor::manager {
-namespace fs = std::filesystem;
 
 namespace {
+
+// The exit status the playbook command uses to say "this image has no ansible-playbook". A
+// hostile worker can forge it; it then gets the same error, about itself.
+constexpr int no_ansible_status = 199;
+
+// The inventory: the host `worker` is the worker itself, so the spec's `hosts: worker`,
+// `remote_user` and `become` work as written (the local connection runs as the SSH user,
+// `worker`, and become uses its passwordless sudo). A play for `localhost` uses Ansible's
+// implicit localhost, which is the worker too.
+constexpr const char* inventory =
+    "worker ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n";
+
+// Ansible's settings, generated: no ansible.cfg, environment or collection path of the spec's
+// or the worker user's is read (ANSIBLE_CONFIG names this file, the environment is emptied).
+// `gather_subset = min` trims implicit fact gathering to the cheap facts (distribution,
+// python, user, date, environment, package manager); hardware and network facts cost most of
+// a minute in a nested worker under TCG. A play can still ask for more with its own
+// `gather_subset`, so the playbook itself is unchanged.
+constexpr const char* ansible_config = "[defaults]\n"
+                                       "retry_files_enabled = False\n"
+                                       "nocolor = True\n"
+                                       "gather_subset = min\n"
+                                       "deprecation_warnings = False\n"
+                                       "interpreter_python = auto_silent\n";
+
+// The command that runs the playbook in the worker, in one SSH channel (each channel costs the
+// worker's sshd seconds inside the manager VM under TCG): the playbook arrives on stdin and is
+// written beside the generated inventory and config, in a fresh private folder.
+std::string playbook_command() {
+    return std::string("set -e\n"
+                       "command -v ansible-playbook >/dev/null 2>&1 || exit ") +
+           std::to_string(no_ansible_status) +
+           "\n"
+           "folder=$(mktemp -d /tmp/contractor-ansible.XXXXXX)\n"
+           "cat > \"$folder/playbook.json\"\n"
+           "printf '%s' " +
+           connection::shell_quote(inventory) +
+           " > \"$folder/inventory\"\n"
+           "printf '%s' " +
+           connection::shell_quote(ansible_config) +
+           " > \"$folder/ansible.cfg\"\n"
+           "cd \"$folder\"\n"
+           "exec env -i HOME=\"$HOME\" USER=\"$USER\" LOGNAME=\"$USER\" "
+           "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 "
+           "ANSIBLE_CONFIG=\"$folder/ansible.cfg\" ANSIBLE_LOCAL_TEMP=\"$folder/tmp\" "
+           "ansible-playbook -i \"$folder/inventory\" \"$folder/playbook.json\" </dev/null\n";
+}
 
 // Streams a command's output to the CLI as provisioning log lines until it ends; returns its
 // exit status. `check` runs between reads (limits, cancellation).
@@ -41,7 +84,8 @@ int stream_command(connection::RemoteCommand& command, Outbox& outbox,
 } // namespace
 
 bool JobRunner::provision() {
-    if (job_.install.empty() && (job_.ansible.is_null() || job_.ansible.empty())) {
+    const bool has_playbook = !job_.ansible.is_null() && !job_.ansible.empty();
+    if (job_.install.empty() && !has_playbook) {
         return true;
     }
     begin_phase("provision");
@@ -51,6 +95,7 @@ bool JobRunner::provision() {
         check_limits();
     };
     const auto to_stderr = [this](std::string_view chunk) {
+        log_bytes_ += chunk.size();
         outbox_.log("stderr", "provision", chunk);
     };
 
@@ -73,58 +118,24 @@ bool JobRunner::provision() {
         }
     }
 
-    if (!job_.ansible.is_null() && !job_.ansible.empty()) {
-        const fs::path folder = machine_->run_directory() / "ansible";
-        // The pinned host key, and nothing else: ansible's ssh must refuse any other.
-        write_ssh_credentials(folder);
-        fs::create_directories(folder / "tmp");
-        const auto& endpoint = machine_->endpoint();
-        const nlohmann::json inventory = {
-            {"all",
-             {{"hosts",
-               {{"worker",
-                 {{"ansible_host", endpoint.host},
-                  {"ansible_port", endpoint.port},
-                  {"ansible_ssh_private_key_file", (folder / "client_key").string()},
-                  {"ansible_ssh_common_args",
-                   "-o UserKnownHostsFile=" + (folder / "known_hosts").string() +
-                       " -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
-                       " -o IdentitiesOnly=yes"}}}}}}}};
-        // JSON is YAML: ansible reads both files as they are.
-        util::write_private_file(folder / "inventory.json", inventory.dump(2));
-        util::write_private_file(folder / "playbook.json", job_.ansible.dump(2));
-
-        // One SSH connection for the whole play, shared by every task through a control
-        // socket: inside the manager VM under TCG each new connection costs the worker's sshd
-        // most of a minute. The socket lives in a short private folder (a socket path may not
-        // exceed 107 bytes) and the master is told to exit when the play ends.
-        const auto control = util::FolderGuard::make_temporary("contractor-ssh");
-        const std::string control_path = (control.path() / "cm").string();
-        outbox_.status("running the ansible playbook");
-        connection::LocalHop local;
-        auto command = local.start_program(
-            {"env",
-             // The play's remote_user wins over this default, as in any ansible run.
-             "ANSIBLE_REMOTE_USER=" + endpoint.user, "ANSIBLE_HOST_KEY_CHECKING=True",
-             "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_PIPELINING=True",
-             // ansible's default 10 s bounds the SSH connect and the wait for sudo's answer:
-             // inside the manager VM under TCG the worker needs more for either.
-             "ANSIBLE_TIMEOUT=300", "ANSIBLE_HOME=" + (folder / "home").string(),
-             "ANSIBLE_LOCAL_TEMP=" + (folder / "tmp").string(),
-             "ANSIBLE_SSH_ARGS=-o ControlMaster=auto -o ControlPersist=300 -o ControlPath=" +
-                 control_path,
-             "ansible-playbook", "-i", (folder / "inventory.json").string(),
-             (folder / "playbook.json").string()},
-            to_stderr);
+    if (has_playbook) {
+        outbox_.status("running the ansible playbook in the worker");
+        auto command = chain_->last().start(playbook_command(), to_stderr);
+        const std::string playbook =
+            job_.ansible.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+        command->write(playbook.data(), playbook.size());
         command->close_write();
         const int status = stream_command(*command, outbox_, check);
-        proc::ProcessOptions quick;
-        quick.timeout = std::chrono::seconds(10);
-        proc::run_process({"ssh", "-o", "ControlPath=" + control_path, "-O", "exit", "worker"},
-                          quick);
+        if (status == no_ansible_status) {
+            throw UsageError(
+                "the worker image has no ansible-playbook, and the spec's 'ansible:' playbook "
+                "runs inside the worker (never on the manager or this host)",
+                "use contractor's worker image ('contractor image build worker'), install "
+                "ansible-core in your image, or list Debian packages under 'install:' instead");
+        }
         if (status != 0) {
             provision_failure_ = "the ansible playbook failed (ansible-playbook exited with " +
-                                 std::to_string(status) + ")";
+                                 std::to_string(status) + " in the worker)";
             return false;
         }
     }
