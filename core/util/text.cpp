@@ -1,5 +1,7 @@
 #include "util/text.hpp"
 
+#include "util/escape.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -53,18 +55,7 @@ std::string random_hex(std::size_t length) {
 }
 
 std::string quoted(std::string_view word) {
-    std::string out = "'";
-    for (unsigned char c : word) {
-        if (c < 0x20 || c == 0x7f) {
-            char buffer[8];
-            std::snprintf(buffer, sizeof buffer, "\\x%02x", c);
-            out += buffer;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    out += "'";
-    return out;
+    return "'" + escape(word, {.short_forms = false}) + "'";
 }
 
 } // namespace contractor::util

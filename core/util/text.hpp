@@ -17,7 +17,8 @@ std::optional<std::string> closest_match(std::string_view word,
 // `length` random lower-case hex digits, for names that must not collide.
 std::string random_hex(std::size_t length);
 
-// `word` in single quotes with control characters escaped, for error messages.
+// `word` in single quotes with control characters and invalid UTF-8 escaped as \xNN
+// (util::escape), for error messages.
 std::string quoted(std::string_view word);
 
 } // namespace contractor::util

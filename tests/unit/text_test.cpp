@@ -90,4 +90,7 @@ TEST_CASE("quoted escapes control characters", "[text]") {
     CHECK(quoted("del\x7f") == "'del\\x7f'");
     CHECK(quoted("esc\x1b[31m") == "'esc\\x1b[31m'");
     CHECK(quoted(std::string_view("nul\0x", 5)) == "'nul\\x00x'");
+    // Bytes that are not UTF-8, and C1 controls written as UTF-8 (CSI to some terminals).
+    CHECK(quoted("bad\xff") == "'bad\\xff'");
+    CHECK(quoted("c1\xc2\x9b") == "'c1\\xc2\\x9b'");
 }
