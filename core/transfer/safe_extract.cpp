@@ -3,6 +3,8 @@
 #include "transfer/directory.hpp"
 #include "transfer/tar_reader.hpp"
 #include "transfer/tree_writer.hpp"
+#include "transfer/workspace_marker.hpp"
+#include "util/escape.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -19,7 +21,30 @@ std::string system_error(const std::string& what, int error) {
     return what + ": " + std::strerror(error);
 }
 
+// What a target that classify_workspace() calls foreign is, in words.
+std::string describe_foreign(int parent, const std::string& name) {
+    struct stat status {};
+    if (fstatat(parent, name.c_str(), &status, AT_SYMLINK_NOFOLLOW) != 0) {
+        return std::string("cannot be inspected: ") + std::strerror(errno);
+    }
+    if (S_ISLNK(status.st_mode)) {
+        return "is a symlink";
+    }
+    if (!S_ISDIR(status.st_mode)) {
+        return "is not a folder";
+    }
+    return "is a folder that contractor did not make (it has files but no " +
+           std::string(workspace_marker_name) + ")";
+}
+
 } // namespace
+
+ForeignWorkspace::ForeignWorkspace(const std::filesystem::path& target,
+                                   const std::string& what_it_is)
+    : UsageError("the workspace " + util::escape_name(target.string()) + " " + what_it_is +
+                     "; it was left as it is",
+                 "name a new or empty folder as the workspace, or move this one away: "
+                 "contractor replaces only a folder that it made") {}
 
 ExportTooLarge::ExportTooLarge(std::uint64_t limit, std::uint64_t bytes_seen)
     : Error("the workspace is larger than the export-size limit of " + std::to_string(limit) +
@@ -28,8 +53,9 @@ ExportTooLarge::ExportTooLarge(std::uint64_t limit, std::uint64_t bytes_seen)
             ExitCode::limit_exceeded),
       limit_(limit), bytes_seen_(bytes_seen) {}
 
-SafeExtractor::SafeExtractor(std::filesystem::path target, std::uint64_t size_limit)
-    : target_(std::move(target).lexically_normal()), size_limit_(size_limit) {
+SafeExtractor::SafeExtractor(std::filesystem::path target, std::uint64_t size_limit,
+                             ExtractOptions options)
+    : target_(std::move(target).lexically_normal()), size_limit_(size_limit), options_(options) {
     if (!target_.has_filename() && target_.has_parent_path()) {
         target_ = target_.parent_path(); // "ws/" names "ws"
     }
@@ -72,7 +98,7 @@ ExtractResult SafeExtractor::extract(const ByteSource& source) {
     state_ = State::extracting;
     ExtractResult result;
     TarReader reader(source);
-    TreeWriter writer(root_.get(), temporary_, size_limit_, result);
+    TreeWriter writer(root_.get(), temporary_, size_limit_, options_, result);
     while (archive_entry* entry = reader.next()) {
         writer.add(reader, entry);
     }
@@ -88,6 +114,22 @@ void SafeExtractor::commit() {
     const int parent = parent_.get();
     const std::string temporary_name = temporary_.filename();
     const std::string target_name = target_.filename();
+    // The plan checked the target before the build, but the build took a while: a folder the
+    // user filled meanwhile, or a symlink put in its place, must not be replaced now. Checked
+    // through the parent's descriptor, as the swap below is.
+    const auto check_target = [&] {
+        if (classify_workspace(std::filesystem::path("/proc/self/fd") / std::to_string(parent) /
+                               target_name) == WorkspaceState::foreign) {
+            throw ForeignWorkspace(target_, describe_foreign(parent, target_name));
+        }
+    };
+    check_target();
+    // Written last, so that the worker can neither forge it (a marker entry is refused) nor
+    // leave it out.
+    if (const int error = write_workspace_marker(root_.get())) {
+        throw InfrastructureError(
+            system_error("cannot write the workspace marker into " + temporary_.string(), error));
+    }
     // The new tree keeps the mode of the one it replaces; a new one gets the usual 0755.
     struct stat old {};
     const bool replacing = fstatat(parent, target_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
@@ -108,13 +150,15 @@ void SafeExtractor::commit() {
             throw InfrastructureError(system_error(
                 "cannot rename " + temporary_.string() + " to " + target_.string(), errno));
         }
-        // EEXIST: the target appeared meanwhile, exchange below. EINVAL: the file system
-        // lacks RENAME_NOREPLACE (NFS); a plain rename only fails if the target is there.
+        // EEXIST: the target appeared meanwhile, exchanged below if it may be replaced.
+        // EINVAL: the file system lacks RENAME_NOREPLACE (NFS); a plain rename only fails if
+        // the target is there.
         if (errno == EINVAL &&
             renameat(parent, temporary_name.c_str(), parent, target_name.c_str()) == 0) {
             state_ = State::committed;
             return;
         }
+        check_target();
     }
 
     std::string old_name = temporary_name; // where the old tree ends up

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace contractor::transfer {
@@ -29,6 +30,26 @@ struct ExtractResult {
     std::vector<Rejected> rejected;
 };
 
+// What an extraction lets through beyond the rules that always hold.
+struct ExtractOptions {
+    // Config `export: {allow-git: true}`: keep .git folders, .git files and bare-repository
+    // layouts, which are refused by default (git runs what their config names).
+    bool allow_git = false;
+};
+
+// The reasons given for refused git metadata and for a forged workspace marker, as they appear
+// in Rejected::reason (the CLI adds a hint when it sees one of the git reasons).
+inline constexpr std::string_view git_folder_reason =
+    ".git folder: git would run the commands its config and hooks name; left out with "
+    "everything in it";
+inline constexpr std::string_view git_link_reason =
+    ".git file or link: it points git at a repository whose config can name commands to run";
+inline constexpr std::string_view bare_repository_reason =
+    "bare git repository layout (HEAD beside objects/ and refs/, or beside commondir): git "
+    "would run the commands its config names; HEAD left out";
+inline constexpr std::string_view marker_reason =
+    "contractor's workspace marker: only contractor writes it";
+
 // The stream carried more file content than the export-size limit allows (exit code 3).
 class ExportTooLarge : public Error {
 public:
@@ -43,6 +64,13 @@ private:
     std::uint64_t bytes_seen_;
 };
 
+// The target is not a workspace contractor may replace: not missing, not an empty folder, not
+// a folder with contractor's marker (exit code 2). Nothing was touched.
+class ForeignWorkspace : public UsageError {
+public:
+    ForeignWorkspace(const std::filesystem::path& target, const std::string& what_it_is);
+};
+
 // Extracts a tar stream that comes from an untrusted machine (the workspace coming back from a
 // worker VM) so that nothing lands outside `target` and `target` is replaced only by a
 // complete tree. Nothing is followed through a symlink; ownership is never applied.
@@ -50,7 +78,8 @@ class SafeExtractor {
 public:
     // Creates the temporary directory beside `target` (same parent, ".NAME.contractor-XXXXXX"),
     // to be filled with at most `size_limit` bytes of file content.
-    SafeExtractor(std::filesystem::path target, std::uint64_t size_limit);
+    SafeExtractor(std::filesystem::path target, std::uint64_t size_limit,
+                  ExtractOptions options = {});
     // Removes the temporary directory unless commit() succeeded; never touches `target`.
     ~SafeExtractor();
     SafeExtractor(const SafeExtractor&) = delete;
@@ -61,8 +90,11 @@ public:
     // ExportTooLarge as soon as a header takes the content past the limit (nothing more is
     // read), InfrastructureError for a stream that is corrupt or ends before its end marker.
     ExtractResult extract(const ByteSource& source);
-    // Puts the extracted tree in place of `target` atomically (rename when `target` does not
-    // exist, exchange then removal of the old tree when it does). Only after extract().
+    // Writes contractor's workspace marker into the extracted tree and puts the tree in place
+    // of `target` atomically (rename when `target` does not exist, exchange then removal of the
+    // old tree when it does). Only a missing target, an empty folder or a folder with the
+    // marker is replaced (checked again here, without following a symlink): anything else
+    // throws ForeignWorkspace and is left untouched. Only after extract().
     void commit();
 
     // The temporary directory being filled.
@@ -74,6 +106,7 @@ private:
     std::filesystem::path target_;
     std::filesystem::path temporary_;
     std::uint64_t size_limit_;
+    ExtractOptions options_;
     Fd parent_; // the directory holding target_ and temporary_
     Fd root_;   // temporary_
     State state_ = State::created;

@@ -1,6 +1,8 @@
 #include "transfer/tree_writer.hpp"
 
 #include "transfer/directory.hpp"
+#include "transfer/workspace_marker.hpp"
+#include "util/escape.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,7 +28,19 @@ constexpr std::uint64_t beneath_without_symlinks = RESOLVE_BENEATH | RESOLVE_NO_
 // in add(), since every refusal ends the entry the same way.
 struct Rejection {
     std::string reason;
+    std::string path = {}; // what is reported as refused, when not the entry's own name
 };
+
+// Names compared as a case-insensitive file system would compare ASCII names.
+bool same_name_ignoring_case(std::string_view name, std::string_view wanted) {
+    return name.size() == wanted.size() &&
+           std::equal(name.begin(), name.end(), wanted.begin(), [](char a, char b) {
+               const auto lower = [](char c) {
+                   return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+               };
+               return lower(a) == lower(b);
+           });
+}
 
 // The components of an entry name, "." and empty ones dropped. Refuses names that are empty,
 // absolute or contain "..", even a ".." that would stay inside: no honest writer needs one.
@@ -133,9 +147,9 @@ int write_all(int fd, const char* data, std::size_t size, off_t offset) {
 } // namespace
 
 TreeWriter::TreeWriter(int root_fd, std::filesystem::path root_path, std::uint64_t size_limit,
-                       ExtractResult& result)
+                       const ExtractOptions& options, ExtractResult& result)
     : root_fd_(root_fd), root_path_(std::move(root_path)), size_limit_(size_limit),
-      result_(result) {}
+      options_(options), result_(result) {}
 
 void TreeWriter::add(TarReader& reader, archive_entry* entry) {
     const char* name = archive_entry_pathname(entry);
@@ -146,7 +160,8 @@ void TreeWriter::add(TarReader& reader, archive_entry* entry) {
     try {
         place(reader, entry);
     } catch (const Rejection& rejection) {
-        result_.rejected.push_back({current_name_, rejection.reason});
+        result_.rejected.push_back(
+            {rejection.path.empty() ? current_name_ : rejection.path, rejection.reason});
     }
 }
 
@@ -178,6 +193,14 @@ void TreeWriter::place(TarReader& reader, archive_entry* entry) {
         }
         throw Rejection{"names the workspace itself"};
     }
+    // Also below it: a folder of that name would keep the real marker from being written.
+    if (parts[0] == workspace_marker_name) {
+        throw Rejection{std::string(marker_reason)};
+    }
+    const bool directory = type == AE_IFDIR && hardlink == nullptr;
+    if (!options_.allow_git && refuse_git_entry(parts, directory)) {
+        return; // inside a .git folder that is reported already
+    }
     if (hardlink != nullptr) {
         add_hardlink(hardlink, parts);
     } else if (type == AE_IFREG) {
@@ -187,7 +210,31 @@ void TreeWriter::place(TarReader& reader, archive_entry* entry) {
     } else {
         add_symlink(entry, parts);
     }
+    if (!options_.allow_git && !directory && same_name_ignoring_case(parts.back(), "HEAD")) {
+        head_folders_.insert(join(parts, parts.size() - 1));
+    }
     ++result_.entries;
+}
+
+// Throws the rejection of an entry with a ".git" component. Returns true for an entry inside a
+// .git folder that was reported already (left out without another report), false for an
+// entry without such a component.
+bool TreeWriter::refuse_git_entry(const Parts& parts, bool directory) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (!same_name_ignoring_case(parts[i], ".git")) {
+            continue;
+        }
+        if (i + 1 == parts.size() && !directory) {
+            throw Rejection{std::string(git_link_reason)};
+        }
+        const std::string folder = join(parts, i + 1);
+        if (!refused_git_folders_.insert(folder).second) {
+            return true;
+        }
+        // Named as a folder ("a/.git"), whichever of its entries came first.
+        throw Rejection{std::string(git_folder_reason), folder};
+    }
+    return false;
 }
 
 void TreeWriter::add_file(TarReader& reader, archive_entry* entry, const Parts& parts) {
@@ -396,8 +443,51 @@ mode_t TreeWriter::permissions(archive_entry* entry) {
 
 void TreeWriter::finish() {
     cached_parent_.reset();
+    if (!options_.allow_git) {
+        refuse_bare_repositories();
+    }
     verify_symlinks();
     apply_directory_metadata();
+}
+
+// Removes HEAD from every folder that git would take for a bare repository (see the class
+// comment), judged on the tree as it stands after the last entry.
+void TreeWriter::refuse_bare_repositories() {
+    for (const std::string& folder : head_folders_) {
+        const Fd directory =
+            open_beneath(root_fd_, folder, O_RDONLY | O_DIRECTORY, beneath_without_symlinks);
+        std::vector<std::string> names;
+        if (!directory) {
+            fail("open", folder, errno);
+        }
+        if (const int error = list_directory(directory.get(), names)) {
+            fail("list", folder, error);
+        }
+        const auto has = [&names](std::string_view wanted) {
+            return std::any_of(names.begin(), names.end(), [wanted](const std::string& name) {
+                return same_name_ignoring_case(name, wanted);
+            });
+        };
+        if (!(has("objects") && has("refs")) && !has("commondir")) {
+            continue;
+        }
+        for (const std::string& name : names) {
+            struct stat status {};
+            if (!same_name_ignoring_case(name, "HEAD") ||
+                fstatat(directory.get(), name.c_str(), &status, AT_SYMLINK_NOFOLLOW) != 0 ||
+                S_ISDIR(status.st_mode)) {
+                continue; // a HEAD folder is no HEAD to git
+            }
+            const std::string path = folder == "." ? name : folder + "/" + name;
+            if (unlinkat(directory.get(), name.c_str(), 0) != 0) {
+                fail("remove", path, errno);
+            }
+            files_.erase(path);
+            symlinks_.erase(path);
+            result_.rejected.push_back({path, std::string(bare_repository_reason)});
+            --result_.entries;
+        }
+    }
 }
 
 // Resolves every kept symlink inside the tree as the kernel would, through any chain of other
@@ -445,8 +535,10 @@ void TreeWriter::apply_directory_metadata() {
 }
 
 void TreeWriter::fail(const char* action, const std::string& path, int error) const {
-    throw InfrastructureError(std::string("cannot ") + action + " " + (root_path_ / path).string() +
-                                  ": " + std::strerror(error),
+    // The path comes from the worker: escaped before it reaches a message.
+    throw InfrastructureError(std::string("cannot ") + action + " " +
+                                  util::escape_name((root_path_ / path).string()) + ": " +
+                                  std::strerror(error),
                               error == ENOSPC || error == EDQUOT
                                   ? "free some space on that file system, then run the build again"
                                   : "");

@@ -16,20 +16,37 @@ namespace contractor::transfer {
 // Writes the entries of one untrusted tar stream below a directory, applying the rules of
 // SafeExtractor: every path component is opened descriptor-relative without following
 // symlinks, and whatever could reach outside the directory is left out and reported.
+//
+// What could make the host run code is refused too, unless `options.allow_git`: git runs the
+// commands that a repository's config names (core.fsmonitor, core.pager, aliases, hooks) when
+// a user types `git status` in a folder it takes for a work tree or a repository, so
+//  - an entry with a path component ".git" (ASCII case ignored: the tree may be copied to a
+//    case-insensitive file system) is refused: a folder with everything below it, reported
+//    once; a file or symlink (a "gitdir:" pointer) on its own;
+//  - a folder that git would take for a bare repository loses its HEAD. Git needs a HEAD (a
+//    file or symlink) beside objects and refs, or beside commondir, whatever their types
+//    (access() follows symlinks). Entries arrive in any order and objects/ may only appear
+//    implicitly as the parent of a later entry, so this is decided in finish(), on the tree
+//    as extracted: every folder that received a HEAD entry is listed, and when the other
+//    names are there too (ASCII case ignored), its HEAD entries are removed and reported.
+//    The rest of the folder stays: without HEAD it is inert data to git.
+// An entry named like contractor's workspace marker at the root, or below a folder of that
+// name, is refused: only the extractor's caller writes the marker.
 class TreeWriter {
 public:
     // Writes below the directory open as `root_fd` (at `root_path`, for messages), counting
     // file content against `size_limit` and reporting into `result`.
     TreeWriter(int root_fd, std::filesystem::path root_path, std::uint64_t size_limit,
-               ExtractResult& result);
+               const ExtractOptions& options, ExtractResult& result);
     TreeWriter(const TreeWriter&) = delete;
     TreeWriter& operator=(const TreeWriter&) = delete;
 
     // Places the entry `reader` has just read, reading its data; reports it when refused.
     // Throws ExportTooLarge, and InfrastructureError when the disk refuses a write.
     void add(TarReader& reader, archive_entry* entry);
-    // After the last entry: removes symlinks that resolve outside the tree, then gives the
-    // directories their modes and mtimes, deepest first.
+    // After the last entry: removes the HEAD of bare-repository layouts and symlinks that
+    // resolve outside the tree, then gives the directories their modes and mtimes, deepest
+    // first.
     void finish();
 
 private:
@@ -40,6 +57,8 @@ private:
     };
 
     void place(TarReader& reader, archive_entry* entry);
+    bool refuse_git_entry(const Parts& parts, bool directory);
+    void refuse_bare_repositories();
     void add_file(TarReader& reader, archive_entry* entry, const Parts& parts);
     void add_directory(archive_entry* entry, const Parts& parts);
     void add_symlink(archive_entry* entry, const Parts& parts);
@@ -54,6 +73,7 @@ private:
     int root_fd_;
     std::filesystem::path root_path_;
     std::uint64_t size_limit_;
+    ExtractOptions options_;
     std::uint64_t declared_bytes_ = 0; // file sizes from the headers so far
     ExtractResult& result_;
     std::string current_name_; // of the entry being placed, as the stream spells it
@@ -62,6 +82,8 @@ private:
     std::map<std::string, std::string> symlinks_;          // kept symlinks -> name in the stream
     std::set<std::string> refused_symlinks_;               // nothing is created below these
     std::map<std::string, DirectoryMetadata> directories_; // final metadata, applied last
+    std::set<std::string> refused_git_folders_; // .git folders reported: their contents are not
+    std::set<std::string> head_folders_;        // folders that received a HEAD entry
     // The parent directory of the previous entry: streams list siblings together.
     std::string cached_parent_path_;
     Fd cached_parent_;

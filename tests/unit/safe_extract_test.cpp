@@ -1,3 +1,4 @@
+#include "extract_helpers.hpp"
 #include "temporary_directory.hpp"
 #include "transfer/pack.hpp"
 #include "transfer/safe_extract.hpp"
@@ -24,167 +25,8 @@ using contractor::test::TemporaryDirectory;
 using transfer::ExtractResult;
 using transfer::SafeExtractor;
 
-namespace {
-
 namespace fs = std::filesystem;
-
-constexpr time_t entry_mtime = 1'500'000'000;
-
-// Builds a tar stream entry by entry with libarchive's writer, which writes whatever it is
-// given: "../x", "/abs", absolute symlinks, device nodes.
-class TarBuilder {
-public:
-    TarBuilder() {
-        archive_write_set_format_pax_restricted(archive_.get());
-        archive_write_set_bytes_in_last_block(archive_.get(), 1);
-        archive_write_open(archive_.get(), &data_, nullptr, &TarBuilder::append, nullptr);
-    }
-    TarBuilder& file(const std::string& path, const std::string& content, mode_t perm = 0644) {
-        archive_entry* entry = start(path, AE_IFREG, perm);
-        archive_entry_set_size(entry, static_cast<la_int64_t>(content.size()));
-        write_header();
-        if (!content.empty()) {
-            REQUIRE(archive_write_data(archive_.get(), content.data(), content.size()) ==
-                    static_cast<la_ssize_t>(content.size()));
-        }
-        return *this;
-    }
-    TarBuilder& directory(const std::string& path, mode_t perm = 0755) {
-        start(path, AE_IFDIR, perm);
-        write_header();
-        return *this;
-    }
-    TarBuilder& symlink(const std::string& path, const std::string& target) {
-        archive_entry_copy_symlink(start(path, AE_IFLNK, 0777), target.c_str());
-        write_header();
-        return *this;
-    }
-    TarBuilder& hardlink(const std::string& path, const std::string& target) {
-        archive_entry_copy_hardlink(start(path, AE_IFREG, 0644), target.c_str());
-        write_header();
-        return *this;
-    }
-    // A FIFO, device node or socket.
-    TarBuilder& special(const std::string& path, mode_t type) {
-        archive_entry_set_rdev(start(path, type, 0666), makedev(1, 3));
-        write_header();
-        return *this;
-    }
-    // The stream, with its end-of-archive marker (the last 1024 bytes).
-    std::string finish() {
-        REQUIRE(archive_write_close(archive_.get()) == ARCHIVE_OK);
-        return data_;
-    }
-
-private:
-    static la_ssize_t append(archive*, void* client, const void* data, size_t size) {
-        static_cast<std::string*>(client)->append(static_cast<const char*>(data), size);
-        return static_cast<la_ssize_t>(size);
-    }
-    archive_entry* start(const std::string& path, mode_t type, mode_t perm) {
-        archive_entry* entry = entry_.get();
-        archive_entry_clear(entry);
-        archive_entry_copy_pathname(entry, path.c_str());
-        archive_entry_set_filetype(entry, type);
-        archive_entry_set_perm(entry, perm);
-        archive_entry_set_mtime(entry, entry_mtime, 0);
-        // Ownership that must never be applied.
-        archive_entry_set_uid(entry, 4242);
-        archive_entry_copy_uname(entry, "intruder");
-        return entry;
-    }
-    void write_header() {
-        REQUIRE(archive_write_header(archive_.get(), entry_.get()) == ARCHIVE_OK);
-    }
-
-    std::string data_; // before archive_, which may still write to it while being freed
-    std::unique_ptr<archive, decltype(&archive_write_free)> archive_{archive_write_new(),
-                                                                     &archive_write_free};
-    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry_{archive_entry_new(),
-                                                                         &archive_entry_free};
-};
-
-// A source reading `data` in uneven pieces; `delivered` counts the bytes handed out.
-transfer::ByteSource source_of(const std::string& data, std::size_t* delivered = nullptr) {
-    auto position = std::make_shared<std::size_t>(0);
-    return [&data, position, delivered](char* buffer, std::size_t capacity) {
-        const std::size_t size = std::min({capacity, data.size() - *position, std::size_t{65537}});
-        std::memcpy(buffer, data.data() + *position, size);
-        *position += size;
-        if (delivered != nullptr) {
-            *delivered = *position;
-        }
-        return size;
-    };
-}
-
-ExtractResult extract(const fs::path& target, const std::string& tar,
-                      std::uint64_t limit = 1ULL << 32) {
-    SafeExtractor extractor(target, limit);
-    ExtractResult result = extractor.extract(source_of(tar));
-    extractor.commit();
-    return result;
-}
-
-// Every reason given for `path`, joined with "; ".
-std::string reasons_for(const ExtractResult& result, const std::string& path) {
-    std::string reasons;
-    for (const auto& rejected : result.rejected) {
-        if (rejected.path == path) {
-            reasons += (reasons.empty() ? "" : "; ") + rejected.reason;
-        }
-    }
-    return reasons;
-}
-
-std::set<std::string> names_in(const fs::path& directory) {
-    std::set<std::string> names;
-    for (const auto& entry : fs::directory_iterator(directory)) {
-        names.insert(entry.path().filename().string());
-    }
-    return names;
-}
-
-// Every path below `root` with its type: f(ile), d(irectory), l(ink).
-std::map<std::string, char> tree_of(const fs::path& root) {
-    std::map<std::string, char> tree;
-    for (const auto& entry : fs::recursive_directory_iterator(root)) {
-        const auto type = entry.symlink_status().type();
-        tree[entry.path().lexically_relative(root).string()] =
-            type == fs::file_type::directory ? 'd'
-            : type == fs::file_type::symlink ? 'l'
-            : type == fs::file_type::regular ? 'f'
-                                             : '?';
-    }
-    return tree;
-}
-
-std::string read(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-struct stat lstat_of(const fs::path& path) {
-    struct stat status {};
-    REQUIRE(lstat(path.c_str(), &status) == 0);
-    return status;
-}
-
-mode_t perm_of(const fs::path& path) {
-    return lstat_of(path).st_mode & 07777;
-}
-
-// Gives every directory below `root` u+rwx back, so the test's temporary directory can go.
-void make_removable(const fs::path& root) {
-    if (fs::is_directory(fs::symlink_status(root))) {
-        fs::permissions(root, fs::perms::owner_all, fs::perm_options::add);
-        for (const auto& entry : fs::directory_iterator(root)) {
-            make_removable(entry.path());
-        }
-    }
-}
-
-} // namespace
+using namespace contractor::test;
 
 TEST_CASE("a packed tree comes back identical through SafeExtractor", "[transfer]") {
     const TemporaryDirectory temporary;
@@ -250,6 +92,7 @@ TEST_CASE("a packed tree comes back identical through SafeExtractor", "[transfer
     CHECK(lstat_of(target / "h1").st_ino == lstat_of(target / "h2").st_ino);
     CHECK(read(target / "link" / "up") == "top");
     CHECK(perm_of(target) == 0755); // a new workspace gets the usual mode
+    CHECK(fs::is_regular_file(fs::symlink_status(target / ".contractor-workspace")));
     make_removable(temporary.path());
 }
 
@@ -540,12 +383,13 @@ TEST_CASE("a broken or failing stream is never committed", "[transfer]") {
     // An archive holding nothing but its end marker is a valid, empty workspace.
     const ExtractResult result = extract(temporary.path() / "ws", TarBuilder().finish());
     CHECK(result.entries == 0);
-    CHECK(fs::is_empty(temporary.path() / "ws"));
+    CHECK(names_in(temporary.path() / "ws") == std::set<std::string>{".contractor-workspace"});
 }
 
 TEST_CASE("commit replaces an existing workspace, and no commit leaves it alone", "[transfer]") {
     const TemporaryDirectory temporary;
     const fs::path target = temporary.path() / "ws";
+    temporary.write("ws/.contractor-workspace", "made by an earlier build");
     temporary.write("ws/old.txt", "old");
     temporary.write("ws/locked/kept", "k");
     fs::permissions(target / "locked", fs::perms(0555));
@@ -565,4 +409,81 @@ TEST_CASE("commit replaces an existing workspace, and no commit leaves it alone"
     CHECK(names_in(temporary.path()) == std::set<std::string>{"ws"});
     CHECK(tree_of(target) == std::map<std::string, char>{{"new.txt", 'f'}});
     CHECK(perm_of(target) == 0750); // the mode of the workspace it replaced
+}
+
+TEST_CASE("commit writes the workspace marker into a new or empty workspace",
+          "[transfer][marker]") {
+    const TemporaryDirectory temporary;
+    const std::string tar = TarBuilder().file("out.txt", "built").finish();
+    const fs::path marker(transfer::workspace_marker_name);
+    SECTION("missing") {
+        extract(temporary.path() / "ws", tar);
+    }
+    SECTION("an empty folder") {
+        fs::create_directory(temporary.path() / "ws");
+        extract(temporary.path() / "ws", tar);
+    }
+    SECTION("a folder with the marker") {
+        temporary.write("ws" / marker, "");
+        temporary.write("ws/stale.txt", "from the last build");
+        extract(temporary.path() / "ws", tar);
+    }
+    const fs::path target = temporary.path() / "ws";
+    CHECK(names_in(temporary.path()) == std::set<std::string>{"ws"});
+    CHECK(names_in(target) == std::set<std::string>{"out.txt", marker.string()});
+    CHECK(fs::is_regular_file(fs::symlink_status(target / marker)));
+    CHECK(transfer::classify_workspace(target) == transfer::WorkspaceState::contractor);
+}
+
+TEST_CASE("commit refuses a target contractor did not make and touches nothing",
+          "[transfer][marker]") {
+    const TemporaryDirectory temporary;
+    const fs::path target = temporary.path() / "ws";
+    const fs::path elsewhere = temporary.path() / "elsewhere";
+    const std::string tar = TarBuilder().file("out.txt", "built").finish();
+    std::string expected;
+    SECTION("a folder with files but no marker") {
+        temporary.write("ws/thesis.tex", "years of work");
+        expected = "is a folder that contractor did not make";
+    }
+    SECTION("a symlink to a folder, even an empty one") {
+        fs::create_directory(elsewhere);
+        fs::create_directory_symlink(elsewhere, target);
+        expected = "is a symlink";
+    }
+    SECTION("a symlink to a workspace contractor made") {
+        temporary.write("elsewhere/.contractor-workspace", "");
+        fs::create_directory_symlink(elsewhere, target);
+        expected = "is a symlink";
+    }
+    SECTION("a file") {
+        temporary.write("ws", "a file");
+        expected = "is not a folder";
+    }
+    const auto tree_before = tree_of(temporary.path());
+    {
+        SafeExtractor extractor(target, 1 << 20);
+        extractor.extract(source_of(tar));
+        try {
+            extractor.commit();
+            FAIL("commit() replaced a foreign target");
+        } catch (const transfer::ForeignWorkspace& error) {
+            CHECK_THAT(error.what(), Catch::Contains(expected));
+            CHECK_THAT(error.hint(), Catch::Contains("new or empty folder"));
+            CHECK(error.exit_code() == ExitCode::usage);
+        }
+    }
+    // Nothing touched, and the temporary folder is gone.
+    CHECK(tree_of(temporary.path()) == tree_before);
+}
+
+TEST_CASE("a target that turns foreign while the build runs is refused at commit",
+          "[transfer][marker]") {
+    const TemporaryDirectory temporary;
+    const fs::path target = temporary.path() / "ws";
+    SafeExtractor extractor(target, 1 << 20);
+    extractor.extract(source_of(TarBuilder().file("out.txt", "built").finish()));
+    temporary.write("ws/notes.txt", "written by the user meanwhile");
+    CHECK_THROWS_AS(extractor.commit(), transfer::ForeignWorkspace);
+    CHECK(names_in(target) == std::set<std::string>{"notes.txt"});
 }
