@@ -3,6 +3,7 @@
 #include "cli/command.hpp"
 #include "util/cancel.hpp"
 #include "util/error.hpp"
+#include "util/escape.hpp"
 #include "util/text.hpp"
 
 #include <algorithm>
@@ -58,10 +59,12 @@ void check_command_word(const CLI::App& app, int argc, char** argv) {
     throw UsageError(message, "see 'contractor --help'");
 }
 
+// Messages carry text from the worker and the manager (file names, console lines): control
+// characters are escaped, the newlines of a multi-line message (console lines) kept.
 void print_error(std::ostream& err, const std::string& what, const std::string& hint) {
-    err << "contractor: error: " << what;
+    err << "contractor: error: " << util::escape_message(what, true);
     if (!hint.empty()) {
-        err << " (" << hint << ")";
+        err << " (" << util::escape_message(hint, true) << ")";
     }
     err << std::endl;
 }

@@ -252,7 +252,7 @@ int run_build(const BuildOptions& options, Context& context) {
                 {"usage", nlohmann::json::object()},
                 {"policy", protocol::policy_to_json(effective.network)},
                 {"log", log_file.string()}};
-            std::ofstream(options.report) << report.dump(2) << "\n";
+            std::ofstream(options.report) << report_text(report);
         }
         throw;
     }
@@ -267,7 +267,7 @@ int run_build(const BuildOptions& options, Context& context) {
     print_summary(context.err, record);
     if (!options.report.empty()) {
         std::ofstream report(options.report);
-        report << build_report(record).dump(2) << "\n";
+        report << report_text(build_report(record));
         if (!report) {
             throw InfrastructureError("cannot write the report " + options.report);
         }

@@ -2,7 +2,9 @@
 
 #include "protocol/job.hpp"
 #include "spec/units.hpp"
+#include "util/escape.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace contractor::cli {
@@ -43,6 +45,45 @@ std::string rules_text(const std::vector<policy::EffectiveRule>& rules) {
     return text;
 }
 
+// The manager's messages are built from what the worker did (console lines, host names the
+// build asked for): every string in them is escaped before it reaches the report. Deeper
+// than max_depth (the manager's messages are a few levels deep) a value is left out, so that
+// a hostile one cannot exhaust the stack.
+nlohmann::json escaped_strings(const nlohmann::json& value, int depth = 0) {
+    constexpr int max_depth = 32;
+    if (depth > max_depth) {
+        return nullptr;
+    }
+    if (value.is_string()) {
+        return util::escape_message(value.get_ref<const std::string&>(), true);
+    }
+    if (value.is_array()) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& item : value) {
+            out.push_back(escaped_strings(item, depth + 1));
+        }
+        return out;
+    }
+    if (value.is_object()) {
+        nlohmann::json out = nlohmann::json::object();
+        for (const auto& [key, item] : value.items()) {
+            out[util::escape_message(key)] = escaped_strings(item, depth + 1);
+        }
+        return out;
+    }
+    return value;
+}
+
+// A text field of the manager's result, escaped for one line of the summary.
+std::string text(const nlohmann::json& object, const char* key) {
+    return util::escape_message(object.value(key, ""));
+}
+
+bool is_git_reason(const std::string& reason) {
+    return reason == transfer::git_folder_reason || reason == transfer::git_link_reason ||
+           reason == transfer::bare_repository_reason;
+}
+
 } // namespace
 
 void print_plan(std::ostream& err, const spec::EffectiveSpec& effective) {
@@ -77,41 +118,50 @@ void print_plan(std::ostream& err, const spec::EffectiveSpec& effective) {
 ordered_json build_report(const BuildRecord& record) {
     const auto& result = record.outcome.result;
     ordered_json report;
-    report["result"] = result.value("result", "error");
+    report["result"] = util::escape_message(result.value("result", "error"));
     report["exit_code"] = result.value("exit_code", 4);
-    report["limit"] = result.contains("limit") ? ordered_json(result["limit"]) : ordered_json();
-    report["message"] = result.value("message", "");
+    report["limit"] =
+        result.contains("limit") ? ordered_json(escaped_strings(result["limit"])) : ordered_json();
+    report["message"] = util::escape_message(result.value("message", ""), true);
     report["build_exit_status"] = result.value("build_exit_status", -1);
-    report["phases"] = result.value("phases", nlohmann::json::array());
+    report["phases"] = escaped_strings(result.value("phases", nlohmann::json::array()));
     report["seconds"] = record.total_seconds;
-    report["usage"] = result.value("usage", nlohmann::json::object());
+    report["usage"] = escaped_strings(result.value("usage", nlohmann::json::object()));
     report["policy"] = protocol::policy_to_json(record.effective.network);
     report["topology"] = record.topology;
     report["accel"] = record.accel;
-    report["workspace"] = {{"path", record.effective.workspace.string()},
-                           {"exported", record.outcome.workspace_committed},
-                           {"bytes", record.outcome.workspace_bytes},
-                           {"problem", record.outcome.workspace_problem
-                                           ? ordered_json(*record.outcome.workspace_problem)
-                                           : ordered_json()}};
+    const auto& problem = record.outcome.workspace_problem;
+    report["workspace"] = {
+        {"path", util::escape_name(record.effective.workspace.string())},
+        {"exported", record.outcome.workspace_committed},
+        {"bytes", record.outcome.workspace_bytes},
+        {"problem", problem ? ordered_json(util::escape_message(*problem)) : ordered_json()}};
+    // Names escaped as in the summary: a name from the worker can hold any byte but '/' and NUL.
     ordered_json rejected = ordered_json::array();
     for (const auto& entry : record.outcome.rejected) {
-        rejected.push_back({{"path", entry.path}, {"reason", entry.reason}});
+        rejected.push_back({{"path", util::escape_name(entry.path)},
+                            {"reason", util::escape_message(entry.reason)}});
     }
     report["workspace"]["rejected"] = rejected;
-    report["log"] = record.log_file.string();
-    report["worker"] = result.contains("worker") ? ordered_json(result["worker"]) : ordered_json();
+    report["log"] = util::escape_name(record.log_file.string());
+    report["worker"] = result.contains("worker") ? ordered_json(escaped_strings(result["worker"]))
+                                                 : ordered_json();
     return report;
+}
+
+std::string report_text(const nlohmann::ordered_json& report) {
+    return report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 void print_summary(std::ostream& err, const BuildRecord& record) {
     const auto& result = record.outcome.result;
     err << "contractor: ---- summary\n";
-    err << "contractor: result: " << result.value("result", "error") << " (exit "
-        << result.value("exit_code", 4) << "): " << result.value("message", "") << "\n";
+    err << "contractor: result: " << text(result, "result") << " (exit "
+        << result.value("exit_code", 4)
+        << "): " << util::escape_message(result.value("message", ""), true) << "\n";
     std::string phases;
     for (const auto& phase : result.value("phases", nlohmann::json::array())) {
-        phases += (phases.empty() ? "" : ", ") + phase.value("name", "") + " " +
+        phases += (phases.empty() ? "" : ", ") + text(phase, "name") + " " +
                   seconds_text(phase.value("seconds", 0.0));
     }
     err << "contractor: time: " << phases << " (total " << seconds_text(record.total_seconds)
@@ -127,28 +177,37 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
         << " blocked)\n";
     for (const auto& attempt : network.value("attempts", nlohmann::json::array())) {
         if (!attempt.value("allowed", true)) {
-            err << "contractor: blocked: " << attempt.value("protocol", "") << "://"
-                << attempt.value("host", "") << ":" << attempt.value("port", 0) << " during "
-                << attempt.value("phase", "") << "\n";
+            err << "contractor: blocked: " << text(attempt, "protocol") << "://"
+                << util::escape_name(attempt.value("host", "")) << ":" << attempt.value("port", 0)
+                << " during " << text(attempt, "phase") << "\n";
         }
     }
     for (const auto& entry : record.outcome.rejected) {
-        err << "contractor: refused from the workspace: " << entry.path << ": " << entry.reason
-            << "\n";
+        err << "contractor: refused from the workspace: " << util::escape_name(entry.path) << ": "
+            << util::escape_message(entry.reason) << "\n";
     }
+    const auto& rejected = record.outcome.rejected;
+    if (std::any_of(rejected.begin(), rejected.end(),
+                    [](const transfer::Rejected& entry) { return is_git_reason(entry.reason); })) {
+        err << "contractor: hint: git metadata from the worker is refused because git runs "
+               "commands it configures; the config key 'export: {allow-git: true}' lets it "
+               "through\n";
+    }
+    const std::string workspace = util::escape_name(record.effective.workspace.string());
     if (record.outcome.workspace_committed) {
-        err << "contractor: workspace: " << record.effective.workspace.string() << " ("
+        err << "contractor: workspace: " << workspace << " ("
             << bytes_text(record.outcome.workspace_bytes) << ")\n";
     } else {
+        const auto& problem = record.outcome.workspace_problem;
         err << "contractor: workspace: not exported"
-            << (record.outcome.workspace_problem ? ": " + *record.outcome.workspace_problem : "")
-            << "; " << record.effective.workspace.string() << " is unchanged\n";
+            << (problem ? ": " + util::escape_message(*problem) : "") << "; " << workspace
+            << " is unchanged\n";
     }
-    err << "contractor: build log: " << record.log_file.string() << "\n";
+    err << "contractor: build log: " << util::escape_name(record.log_file.string()) << "\n";
     if (result.contains("worker")) {
-        err << "contractor: the worker " << result["worker"].get<std::string>()
-            << " is still running: 'contractor shell " << result["worker"].get<std::string>()
-            << "' opens a shell in it, 'contractor gc' removes it\n";
+        const std::string worker = util::escape_name(result.value("worker", ""));
+        err << "contractor: the worker " << worker << " is still running: 'contractor shell "
+            << worker << "' opens a shell in it, 'contractor gc' removes it\n";
     }
     err.flush();
 }

@@ -24,6 +24,11 @@ struct BuildRecord {
 // The --report JSON: result, exit_code, limit, phases, usage, policy, paths, rejected entries.
 nlohmann::ordered_json build_report(const BuildRecord& record);
 
+// A report as written to the --report file: indented JSON and a newline. Never throws for
+// bad text: a string that is not UTF-8 (names from the worker are bytes) has U+FFFD in place
+// of each bad byte rather than making nlohmann throw type_error 316.
+std::string report_text(const nlohmann::ordered_json& report);
+
 // The summary on stderr at the end of a build, for people.
 void print_summary(std::ostream& err, const BuildRecord& record);
 

@@ -2,9 +2,12 @@
 
 #include "util/cancel.hpp"
 #include "util/error.hpp"
+#include "util/escape.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <iostream>
+#include <unistd.h>
 
 namespace contractor::cli {
 namespace {
@@ -31,19 +34,49 @@ ExitCode exit_code_from(const nlohmann::json& message) {
     }
 }
 
+// Whether `stream` writes to a terminal: only the process's own std::cout and std::cerr can.
+bool is_terminal(const std::ostream& stream) {
+    if (&stream == &std::cout) {
+        return isatty(STDOUT_FILENO) == 1;
+    }
+    if (&stream == &std::cerr || &stream == &std::clog) {
+        return isatty(STDERR_FILENO) == 1;
+    }
+    return false;
+}
+
+// A text field of a manager's message, for one line of output.
+std::string text_field(const nlohmann::json& header, const char* key) {
+    return util::escape_message(header.value(key, ""));
+}
+
 } // namespace
 
 ManagerSession::ManagerSession(connection::RemoteCommand& manager, std::ostream& out,
                                std::ostream& err, std::ofstream& log)
-    : manager_(manager), reader_(manager), writer_(manager), out_(out), err_(err), log_(log) {}
+    : ManagerSession(manager, out, err, log, Terminals{is_terminal(out), is_terminal(err)}) {}
+
+ManagerSession::ManagerSession(connection::RemoteCommand& manager, std::ostream& out,
+                               std::ostream& err, std::ofstream& log, Terminals terminals)
+    : manager_(manager), reader_(manager), writer_(manager), out_(out), err_(err), log_(log),
+      terminals_(terminals) {}
 
 void ManagerSession::handle_log(const protocol::Frame& frame) {
     const bool is_build = frame.header.value("phase", "") == "build";
     const bool is_stdout = frame.header.value("stream", "") == "stdout";
     // Build output is the command's output: stdout to stdout. Everything else (provisioning,
     // the build's stderr) goes to stderr, where people look and pipes do not.
-    std::ostream& target = is_build && is_stdout ? out_ : err_;
-    target.write(frame.payload.data(), static_cast<std::streamsize>(frame.payload.size()));
+    const bool to_out = is_build && is_stdout;
+    std::ostream& target = to_out ? out_ : err_;
+    // On a terminal, the worker's bytes could drive it (clipboard, screen, title): only text
+    // and colours pass. A file or a pipe gets them as they are, and so does the log.
+    if (to_out ? terminals_.out : terminals_.err) {
+        const std::string shown =
+            (is_stdout ? stdout_filter_ : stderr_filter_).filter(frame.payload);
+        target.write(shown.data(), static_cast<std::streamsize>(shown.size()));
+    } else {
+        target.write(frame.payload.data(), static_cast<std::streamsize>(frame.payload.size()));
+    }
     target.flush();
     log_.write(frame.payload.data(), static_cast<std::streamsize>(frame.payload.size()));
     log_.flush();
@@ -95,13 +128,13 @@ protocol::Frame ManagerSession::next_frame() {
             continue;
         }
         if (type == "status") {
-            err_ << "contractor: " << frame->header.value("text", "") << std::endl;
-            log_ << "contractor: " << frame->header.value("text", "") << "\n";
+            err_ << "contractor: " << text_field(frame->header, "text") << std::endl;
+            log_ << "contractor: " << text_field(frame->header, "text") << "\n";
             continue;
         }
         if (type == "phase") {
-            err_ << "contractor: == " << frame->header.value("name", "") << std::endl;
-            log_ << "contractor: == " << frame->header.value("name", "") << "\n";
+            err_ << "contractor: == " << text_field(frame->header, "name") << std::endl;
+            log_ << "contractor: == " << text_field(frame->header, "name") << "\n";
             continue;
         }
         if (type == "log") {
@@ -151,7 +184,8 @@ void ManagerSession::send_input(const SessionPaths& paths, BuildOutcome& outcome
 }
 
 void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& outcome) {
-    transfer::SafeExtractor extractor(paths.workspace, paths.export_size);
+    transfer::SafeExtractor extractor(paths.workspace, paths.export_size,
+                                      {.allow_git = paths.allow_git});
     std::string pending;
     std::size_t offset = 0;
     bool ended = false;
@@ -164,7 +198,8 @@ void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& 
                 pending = std::move(frame.payload);
                 offset = 0;
             } else {
-                throw InfrastructureError("contractor-manager sent '" + frame.type() +
+                throw InfrastructureError("contractor-manager sent '" +
+                                          util::escape_name(frame.type()) +
                                           "' in the middle of the workspace");
             }
         }
@@ -189,6 +224,11 @@ void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& 
         char drain[65536];
         while (source(drain, sizeof drain) > 0) {
         }
+    } catch (const transfer::ForeignWorkspace& error) {
+        // The stream was read whole; the extractor removes its temporary folder. The build
+        // goes on to its result, and the summary says why its workspace is not there.
+        outcome.workspace_problem = std::string(error.what()) + " (" + error.hint() + ")";
+        outcome.workspace_foreign = true;
     }
 }
 
@@ -214,8 +254,8 @@ BuildOutcome ManagerSession::run(const protocol::Job& job, const SessionPaths& p
             outcome.result = std::move(frame.header);
             break;
         } else {
-            throw InfrastructureError("contractor-manager sent an unexpected '" + frame.type() +
-                                      "' message");
+            throw InfrastructureError("contractor-manager sent an unexpected '" +
+                                      util::escape_name(frame.type()) + "' message");
         }
     }
     manager_.close_write();
@@ -225,6 +265,13 @@ BuildOutcome ManagerSession::run(const protocol::Job& job, const SessionPaths& p
         outcome.result["result"] = "limit-exceeded";
         outcome.result["exit_code"] = to_int(ExitCode::limit_exceeded);
         outcome.result["limit"] = "export-size";
+        outcome.result["message"] = *outcome.workspace_problem;
+    }
+    if (outcome.workspace_foreign && outcome.result.value("result", "") == "success") {
+        // The build did what it should, but the user does not get its workspace: not a
+        // success. Exit 2, as when the plan refuses such a workspace before the build.
+        outcome.result["result"] = "error";
+        outcome.result["exit_code"] = to_int(ExitCode::usage);
         outcome.result["message"] = *outcome.workspace_problem;
     }
     return outcome;

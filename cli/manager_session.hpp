@@ -5,6 +5,7 @@
 #include "protocol/job.hpp"
 #include "transfer/pack.hpp"
 #include "transfer/safe_extract.hpp"
+#include "util/terminal_filter.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,7 @@ struct BuildOutcome {
     bool workspace_committed = false;
     std::optional<std::string> workspace_problem; // why the workspace did not arrive
     bool export_too_large = false;                // the export-size limit refused it
+    bool workspace_foreign = false;               // the target was not contractor's: left as it was
     std::vector<transfer::Rejected> rejected;     // entries refused on the way in
     std::uint64_t workspace_bytes = 0;
     double copy_in_seconds = 0;
@@ -41,14 +43,25 @@ struct SessionPaths {
     bool allow_git = false;
 };
 
+// Which of the session's output streams are terminals: the build's output shown on one passes
+// through a util::TerminalFilter (colours only, no other control sequence).
+struct Terminals {
+    bool out = false;
+    bool err = false;
+};
+
 // The CLI's side of the protocol with contractor-manager, over any stream (a local pipe in the
 // direct topology, an SSH channel in the nested one): sends the job and the input tar stream,
 // shows status and build output as they come, saves the log, takes the workspace back through
 // the safe extractor.
 class ManagerSession {
 public:
+    // `out` and `err` count as terminals when they are std::cout and std::cerr and those
+    // descriptors are terminals (isatty).
     ManagerSession(connection::RemoteCommand& manager, std::ostream& out, std::ostream& err,
                    std::ofstream& log);
+    ManagerSession(connection::RemoteCommand& manager, std::ostream& out, std::ostream& err,
+                   std::ofstream& log, Terminals terminals);
 
     // Runs the job to its end. Throws Error for what the manager reports as an error (with its
     // exit code), Interrupted after Ctrl-C once the manager tore the worker down.
@@ -67,6 +80,11 @@ private:
     std::ostream& out_;
     std::ostream& err_;
     std::ofstream& log_;
+    Terminals terminals_;
+    // One per stream of the worker: a sequence cut between two frames of one stream is held by
+    // that stream's filter.
+    util::TerminalFilter stdout_filter_;
+    util::TerminalFilter stderr_filter_;
     bool cancel_sent_ = false;
     std::chrono::steady_clock::time_point cancel_deadline_;
     // When the manager was last heard from (or we last stopped talking to it).

@@ -215,3 +215,14 @@ TEST_CASE("--version and --help exit 0", "[app]") {
     CHECK_THAT(help.out, Contains("dump"));
     CHECK(help.err.empty());
 }
+
+TEST_CASE("error lines show control characters and bad bytes escaped", "[app]") {
+    const TemporaryDirectory directory;
+    // A file name from a hostile repository reaches the message as it is.
+    const std::string name = "clip\x1b]52;c;aGk=\x07\xff.yaml";
+    const Outcome outcome = run({"dump", (directory.path() / name).string()}, directory.path());
+    CHECK(outcome.exit_code == 2);
+    CHECK_THAT(outcome.err, Contains("clip\\e]52;c;aGk=\\x07\\xff.yaml: cannot read"));
+    CHECK(outcome.err.find('\x1b') == std::string::npos);
+    CHECK(std::count(outcome.err.begin(), outcome.err.end(), '\n') == 1);
+}

@@ -134,3 +134,17 @@ TEST_CASE("a job survives the trip through JSON", "[protocol]") {
     CHECK_THROWS_AS(protocol::job_from_json(nlohmann::json{{"type", "job"}}),
                     protocol::ProtocolError);
 }
+
+TEST_CASE("a header with bytes that are not UTF-8 is sent with U+FFFD, never throws",
+          "[protocol]") {
+    SocketPair pair;
+    connection::FdStream left(pair.fds[0], pair.fds[0]);
+    connection::FdStream right(pair.fds[1], pair.fds[1]);
+    protocol::FrameWriter writer(left);
+    protocol::FrameReader reader(right);
+    // A worker's file name or console line, as the manager passes it on.
+    REQUIRE_NOTHROW(writer.send({{"type", "status"}, {"text", "name \xff\xe9t\xe9 \xe2\x9c"}}));
+    const auto frame = reader.next(5s);
+    REQUIRE(frame);
+    CHECK(frame->header["text"] == "name \xef\xbf\xbd\xef\xbf\xbdt\xef\xbf\xbd \xef\xbf\xbd");
+}
