@@ -3,7 +3,9 @@
 #include "spec/effective.hpp"
 #include "spec/spec.hpp"
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 namespace contractor::cli {
@@ -12,6 +14,10 @@ namespace {
 struct DumpOptions {
     std::string spec_path;
     bool effective = false;
+    // --image, --source, --workspace, as `contractor build` takes them.
+    std::optional<std::string> image;
+    std::optional<std::string> source;
+    std::optional<std::string> workspace;
 };
 
 void print_json(std::ostream& out, const nlohmann::ordered_json& value) {
@@ -25,7 +31,9 @@ int run_dump(const DumpOptions& options, Context& context) {
         return 0;
     }
     const spec::UserConfig config = spec::load_user_config(context.config_location);
-    print_json(context.out, spec::to_json(spec::resolve(spec, config)));
+    const spec::PathOverrides overrides{options.image, options.source, options.workspace,
+                                        std::filesystem::current_path()};
+    print_json(context.out, spec::to_json(spec::resolve(spec, config, overrides)));
     return 0;
 }
 
@@ -36,9 +44,16 @@ void add_dump_command(CLI::App& parent, CommandAction& action) {
     CLI::App* dump = parent.add_subcommand(
         "dump", "Check a build spec and print it as JSON (exactly what yaml.safe_load reads)");
     dump->add_option("SPEC", options->spec_path, "the build spec (YAML)")->required();
-    dump->add_flag("--effective", options->effective,
-                   "print what a build would use: defaults filled in, paths absolute, limits in "
-                   "base units, the network policy with each rule's origin");
+    CLI::Option* effective = dump->add_flag(
+        "--effective", options->effective,
+        "print what a build would use: defaults filled in, paths absolute, limits in "
+        "base units, the network policy with each rule's origin");
+    dump->add_option("--source", options->source, "with --effective: as 'contractor build'")
+        ->needs(effective);
+    dump->add_option("--workspace", options->workspace, "with --effective: as 'contractor build'")
+        ->needs(effective);
+    dump->add_option("--image", options->image, "with --effective: as 'contractor build'")
+        ->needs(effective);
     dump->callback([options, &action] {
         action = [options](Context& context) {
             return run_dump(*options, context);

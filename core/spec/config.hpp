@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace contractor::spec {
 
@@ -17,6 +18,9 @@ struct ManagerConfig {
     std::uint64_t cpus = 2;
     std::uint64_t disk = 32ULL << 30; // virtual size; grows on the host as it is used
 };
+
+// Config `spec-rules:` whether a spec may add network rules to the base policy.
+enum class SpecRules { allow, deny };
 
 // The user's settings for every build: default limits and the base network policy, from
 // $XDG_CONFIG_HOME/contractor/config.yaml (or the file given with --config).
@@ -38,6 +42,14 @@ struct UserConfig {
     // layouts come back from the worker. Off by default: git runs what they configure
     // (core.fsmonitor, hooks) when the user types `git status` in the exported folder.
     bool export_allow_git = false;
+    // `ceilings:` the most a spec may ask for, per limit (same keys and units as `limits`). A
+    // spec over a ceiling is refused; a built-in default over one is lowered to it.
+    Limits ceilings;
+    // `spec-rules: deny`: a spec that adds any network rule to the base policy is refused.
+    SpecRules spec_rules = SpecRules::allow;
+    // `paths: {allow: [DIR, ...]}`: absolute folders under which a spec's source, workspace
+    // and worker image may also lie, besides the spec's own folder (no symlinks below either).
+    std::vector<std::filesystem::path> allowed_path_roots;
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from

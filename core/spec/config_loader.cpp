@@ -1,5 +1,7 @@
+#include "spec/ceilings.hpp"
 #include "spec/config.hpp"
 #include "spec/field_reader.hpp"
+#include "util/text.hpp"
 
 #include <system_error>
 
@@ -47,6 +49,61 @@ ManagerConfig read_manager(const FieldReader& reader) {
     return manager;
 }
 
+// `ceilings:` and `spec-rules:`, what a spec may ask for at most. The config's own limits must
+// fit under its ceilings: a config that contradicts itself is named where it does.
+void read_ceilings(const FieldReader& reader, UserConfig& config) {
+    config.ceilings = reader.limits("/ceilings", "ceilings");
+    for (const auto& field : limit_fields) {
+        const auto& limit = config.limits.*field.member;
+        const auto& ceiling = config.ceilings.*field.member;
+        if (limit && ceiling && *limit > *ceiling) {
+            const std::string key(field.key);
+            reader.fail_at_value(yaml::child_pointer("/limits", field.key),
+                                 "limit '" + key + "' (" + format_limit(field, *limit) +
+                                     ") is above your ceiling for it (" +
+                                     format_limit(field, *ceiling) + ")",
+                                 "lower it, or raise ceilings: {" + key + ": ...}");
+        }
+    }
+    if (reader.find("/spec-rules") != nullptr) {
+        const std::string rules = reader.string("/spec-rules");
+        if (rules == "allow") {
+            config.spec_rules = SpecRules::allow;
+        } else if (rules == "deny") {
+            config.spec_rules = SpecRules::deny;
+        } else {
+            reader.fail_at_value("/spec-rules",
+                                 "unknown value " + util::quoted(rules) + " for 'spec-rules'",
+                                 "use allow (a spec may add network rules) or deny");
+        }
+    }
+}
+
+// `paths: {allow: [DIR, ...]}`: folders a spec's paths may also lie under. Absolute, because
+// a relative root would depend on where contractor happens to run.
+void read_paths(const FieldReader& reader, UserConfig& config) {
+    reader.check_mapping("/paths", {"allow"}, "paths");
+    const std::vector<std::string> roots = reader.string_list("/paths/allow");
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+        const std::filesystem::path root(roots[i]);
+        if (!root.is_absolute()) {
+            reader.fail_at_value("/paths/allow/" + std::to_string(i),
+                                 "the folders in paths.allow must be absolute, not " +
+                                     util::quoted(roots[i]),
+                                 "write the full path, e.g. /home/you/builds");
+        }
+        config.allowed_path_roots.push_back(root.lexically_normal());
+    }
+}
+
+// `export: {allow-git: true}`.
+void read_export(const FieldReader& reader, UserConfig& config) {
+    reader.check_mapping("/export", {"allow-git"}, "export");
+    if (reader.find("/export/allow-git") != nullptr) {
+        config.export_allow_git = reader.boolean("/export/allow-git");
+    }
+}
+
 } // namespace
 
 UserConfig load_user_config(const ConfigLocation& location) {
@@ -66,7 +123,10 @@ UserConfig load_user_config(const ConfigLocation& location) {
     const yaml::Document document = yaml::load_document(path->string());
     const FieldReader reader(document);
     if (!document.value.is_null()) {
-        reader.check_mapping("", {"limits", "network", "accel", "proxy", "manager"}, "the config");
+        reader.check_mapping("",
+                             {"limits", "network", "accel", "proxy", "manager", "ceilings",
+                              "spec-rules", "paths", "export"},
+                             "the config");
         config.manager = read_manager(reader);
         if (reader.find("/proxy") != nullptr) {
             config.proxy = reader.string("/proxy");
@@ -83,6 +143,9 @@ UserConfig load_user_config(const ConfigLocation& location) {
             }
         }
         config.limits = reader.limits("/limits");
+        read_ceilings(reader, config);
+        read_paths(reader, config);
+        read_export(reader, config);
         const policy::NetworkRules rules = reader.network("/network");
         if (reader.find("/network/provision") != nullptr) {
             config.network.provision = policy::tag_rules(rules.provision, policy::Origin::config);

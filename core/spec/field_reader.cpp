@@ -230,11 +230,22 @@ std::uint64_t FieldReader::limit_value(const std::string& pointer, const LimitFi
     return result;
 }
 
-Limits FieldReader::limits(const std::string& pointer) const {
+bool FieldReader::boolean(const std::string& pointer) const {
+    const ordered_json* value = find(pointer);
+    if (value == nullptr || !value->is_boolean()) {
+        fail_at_value(pointer,
+                      "'" + key_name(pointer) + "' must be true or false, not " +
+                          describe_type(value ? *value : ordered_json()),
+                      "write it without quotes: true or false");
+    }
+    return value->get<bool>();
+}
+
+Limits FieldReader::limits(const std::string& pointer, std::string_view what) const {
     check_mapping(pointer,
                   {"cpus", "memory", "disk", "cpu-time", "timeout", "network-rate",
                    "network-transfer", "log-size", "export-size"},
-                  "limits");
+                  what);
     Limits out;
     for (const auto& field : limit_fields) {
         const std::string child = yaml::child_pointer(pointer, field.key);

@@ -38,8 +38,12 @@ public:
     // A list of non-empty strings; an absent or empty (null) value is an empty list.
     std::vector<std::string> string_list(const std::string& pointer) const;
 
-    // The `limits:` mapping at `pointer`.
-    Limits limits(const std::string& pointer) const;
+    // true or false (YAML 1.1 also reads yes/no/on/off as booleans); nothing else.
+    bool boolean(const std::string& pointer) const;
+
+    // The `limits:` mapping at `pointer` (or one with the same keys, such as the config's
+    // `ceilings:`); `what` names it in messages.
+    Limits limits(const std::string& pointer, std::string_view what = "limits") const;
 
     // The `network:` mapping at `pointer`.
     policy::NetworkRules network(const std::string& pointer) const;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 using namespace contractor;
 using Catch::Matchers::Contains;
@@ -223,4 +224,88 @@ TEST_CASE("the manager section sets the manager VM's URI and size", "[config]") 
         directory.write("contractor/config.yaml", "manager:\n  memory: 256MiB\n");
         CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:2:11"));
     }
+}
+
+TEST_CASE("ceilings and spec-rules cap what a spec may ask for", "[config]") {
+    const TemporaryDirectory directory;
+    SECTION("absent: no ceilings, spec rules allowed") {
+        directory.write("contractor/config.yaml", "limits: {cpus: 2}\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK_FALSE(config.ceilings.cpus.has_value());
+        CHECK(config.spec_rules == spec::SpecRules::allow);
+    }
+    SECTION("given, in the units of limits") {
+        directory.write("contractor/config.yaml",
+                        "ceilings: {cpus: 2, memory: 4GiB, cpu-time: 1h, network-rate: 10Mbit/s}\n"
+                        "spec-rules: deny\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.ceilings.cpus == 2u);
+        CHECK(config.ceilings.memory == 4 * spec::GiB);
+        CHECK(config.ceilings.cpu_time == 3600u);
+        CHECK(config.ceilings.network_rate == 1'250'000u);
+        CHECK_FALSE(config.ceilings.disk.has_value());
+        CHECK(config.spec_rules == spec::SpecRules::deny);
+    }
+    SECTION("problems are located") {
+        const auto located = [&](const std::string& text) {
+            const fs::path file = directory.write("config.yaml", text);
+            const std::string what = error_of({std::nullopt, std::nullopt, file.string()});
+            REQUIRE(what.starts_with(file.string() + ":"));
+            return what.substr(file.string().size() + 1);
+        };
+        CHECK(located("ceilings:\n  memroy: 4GiB\n") ==
+              "2:3: unknown key 'memroy' in ceilings (did you mean 'memory'?)");
+        CHECK(located("ceilings: {memory: 4}\n") ==
+              "1:20: limit 'memory' needs a unit: write e.g. '4MiB'");
+        CHECK(located("ceilings: 2\n") == "1:11: ceilings must be a mapping, not an integer (2)");
+        CHECK(located("spec-rules: maybe\n") == "1:13: unknown value 'maybe' for 'spec-rules'");
+        CHECK(located("spec-rules: no\n") ==
+              "1:13: 'spec-rules' must be a string, not a boolean (false)");
+        // The config's own limits must fit under its ceilings.
+        CHECK(located("limits: {cpus: 4}\nceilings: {cpus: 2}\n") ==
+              "1:16: limit 'cpus' (4) is above your ceiling for it (2)");
+    }
+}
+
+TEST_CASE("paths.allow lists absolute folders a spec's paths may also use", "[config]") {
+    const TemporaryDirectory directory;
+    SECTION("given") {
+        directory.write("contractor/config.yaml",
+                        "paths:\n  allow: [/srv/builds, /home/u/shared/]\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.allowed_path_roots == std::vector<fs::path>{"/srv/builds", "/home/u/shared/"});
+    }
+    SECTION("absent or empty") {
+        directory.write("contractor/config.yaml", "paths:\n");
+        CHECK(load_user_config({directory.path().string(), {}, {}}).allowed_path_roots.empty());
+    }
+    SECTION("problems are located") {
+        const auto located = [&](const std::string& text) {
+            const fs::path file = directory.write("config.yaml", text);
+            const std::string what = error_of({std::nullopt, std::nullopt, file.string()});
+            return what.substr(file.string().size() + 1);
+        };
+        CHECK(located("paths:\n  allow: [/srv, builds]\n") ==
+              "2:17: the folders in paths.allow must be absolute, not 'builds'");
+        CHECK(located("paths:\n  allow: /srv\n") == "2:10: 'allow' must be a list, not a string");
+        CHECK(located("paths:\n  alow: [/srv]\n") ==
+              "2:3: unknown key 'alow' in paths (did you mean 'allow'?)");
+    }
+}
+
+TEST_CASE("export.allow-git is a boolean, off by default", "[config]") {
+    const TemporaryDirectory directory;
+    directory.write("contractor/config.yaml", "accel: tcg\n");
+    CHECK_FALSE(load_user_config({directory.path().string(), {}, {}}).export_allow_git);
+    directory.write("contractor/config.yaml", "export: {allow-git: true}\n");
+    CHECK(load_user_config({directory.path().string(), {}, {}}).export_allow_git);
+    directory.write("contractor/config.yaml", "export:\n  allow-git: no\n");
+    CHECK_FALSE(load_user_config({directory.path().string(), {}, {}}).export_allow_git);
+
+    const fs::path file = directory.write("bad.yaml", "export: {allow-git: 'true'}\n");
+    CHECK_THAT(error_of({std::nullopt, std::nullopt, file.string()}),
+               Contains("bad.yaml:1:21: 'allow-git' must be true or false, not a string"));
+    const fs::path typo = directory.write("typo.yaml", "export: {allow_git: true}\n");
+    CHECK_THAT(error_of({std::nullopt, std::nullopt, typo.string()}),
+               Contains("typo.yaml:1:10: unknown key 'allow_git' in export"));
 }

@@ -1,6 +1,7 @@
 // Tests for spec/effective.hpp: defaults, origins, absolute paths and the worker image.
 #include "spec/effective.hpp"
 #include "temporary_directory.hpp"
+#include "yaml/source_error.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,6 +11,7 @@
 #include <string>
 
 using namespace contractor;
+using Catch::Matchers::Contains;
 using contractor::spec::BuildSpec;
 using contractor::spec::EffectiveSpec;
 using contractor::spec::ImageReference;
@@ -128,13 +130,75 @@ TEST_CASE("paths become absolute, from the spec's directory", "[effective]") {
         spec.workspace = "src-ws";
         CHECK_FALSE(spec::resolve(spec, {}).workspace_in_source.has_value());
     }
-    SECTION("absolute paths stay") {
+    SECTION("absolute paths and '..' out of the spec's folder are refused, at the key") {
         spec.source = "/opt/project";
-        spec.workspace = "/var/tmp/contractor-ws";
-        const EffectiveSpec effective = spec::resolve(spec, {});
-        CHECK(effective.source == fs::path("/opt/project"));
+        CHECK_THROWS_AS(spec::resolve(spec, {}), yaml::SourceError);
+        CHECK_THROWS_WITH(spec::resolve(spec, {}),
+                          Contains("source '/opt/project' is an absolute path outside the "
+                                   "spec's folder " +
+                                   root.string()));
+        spec.source = ".";
+        spec.workspace = "../ws";
+        CHECK_THROWS_WITH(spec::resolve(spec, {}),
+                          Contains("workspace '../ws' leaves the spec's folder"));
+    }
+    SECTION("the command line overrides them, relative to the current folder") {
+        fs::create_directories(root / "elsewhere" / "src");
+        spec.source = "/opt/project";
+        spec.workspace = "../ws";
+        spec::PathOverrides overrides;
+        overrides.current_directory = root / "elsewhere";
+        overrides.source = "src";
+        overrides.workspace = "/var/tmp/contractor-ws";
+        const EffectiveSpec effective = spec::resolve(spec, {}, overrides);
+        CHECK(effective.source == root / "elsewhere" / "src");
         CHECK(effective.workspace == fs::path("/var/tmp/contractor-ws"));
-        CHECK(effective.source.is_absolute());
+        CHECK(effective.path_origins.source == spec::PathOrigin::command_line);
+        CHECK(effective.path_origins.workspace == spec::PathOrigin::command_line);
+        CHECK(effective.path_origins.worker_image == spec::PathOrigin::spec);
+        CHECK_FALSE(effective.workspace_in_source.has_value());
+    }
+    SECTION("command-line symlinks are the user's own, and followed") {
+        fs::create_directories(root / "real");
+        fs::create_directory_symlink(root / "real", root / "link");
+        spec::PathOverrides overrides;
+        overrides.current_directory = root;
+        overrides.workspace = "link";
+        spec.source = "src";
+        CHECK(spec::resolve(spec, {}, overrides).workspace == root / "real");
+        // The same symlink named by the spec is refused.
+        spec.workspace = "link";
+        CHECK_THROWS_WITH(spec::resolve(spec, {}), Contains("goes through the symlink"));
+    }
+    SECTION("a symlinked workspace inside the source is still noted as inside") {
+        fs::create_directories(root / "src" / "out");
+        fs::create_directory_symlink(root / "src", root / "src-link");
+        spec::PathOverrides overrides;
+        overrides.current_directory = root;
+        overrides.source = "src-link";
+        spec.workspace = "src/out";
+        CHECK(spec::resolve(spec, {}, overrides).workspace_in_source == fs::path("out"));
+    }
+    SECTION("the command line may not make the workspace the source, or contain it") {
+        spec::PathOverrides overrides;
+        overrides.current_directory = root;
+        overrides.workspace = ".";
+        spec.source = "src";
+        CHECK_THROWS_WITH(spec::resolve(spec, {}, overrides),
+                          Contains("contains the source folder"));
+        overrides.workspace = "src";
+        CHECK_THROWS_AS(spec::resolve(spec, {}, overrides), UsageError);
+        CHECK_THROWS_WITH(spec::resolve(spec, {}, overrides), Contains("is the source folder"));
+    }
+    SECTION("the config's paths.allow roots admit paths outside") {
+        fs::create_directories(root / "shared");
+        UserConfig config;
+        config.allowed_path_roots = {root / "shared"};
+        spec.source = "src";
+        spec.workspace = (root / "shared" / "ws").string();
+        const EffectiveSpec effective = spec::resolve(spec, config);
+        CHECK(effective.workspace == root / "shared" / "ws");
+        CHECK(effective.path_origins.workspace == spec::PathOrigin::spec);
     }
     SECTION("the other fields are copied") {
         spec.install = {"gcc"};
@@ -170,8 +234,10 @@ TEST_CASE("the worker image is a file or a cached image", "[effective]") {
     CHECK(is_file(classify("disk.raw"), root / "disk.raw"));
     CHECK(is_file(classify("images/worker"), root / "images" / "worker"));
     CHECK(is_file(classify("./worker"), root / "worker"));
-    CHECK(is_file(classify("../images/w.qcow2"), root.parent_path() / "images" / "w.qcow2"));
-    CHECK(is_file(classify("/srv/images/worker.img"), "/srv/images/worker.img"));
+    CHECK_THROWS_WITH(classify("../images/w.qcow2"),
+                      Contains("worker-image '../images/w.qcow2' leaves the spec's folder"));
+    CHECK_THROWS_WITH(classify("/srv/images/worker.img"),
+                      Contains("worker-image '/srv/images/worker.img' is an absolute path"));
 
     const ImageReference cached = classify("worker");
     CHECK(cached.kind == ImageReference::Kind::cached);
@@ -181,6 +247,21 @@ TEST_CASE("the worker image is a file or a cached image", "[effective]") {
     SECTION("a file of that name beside the spec makes it a file") {
         std::ofstream(root / "worker") << "disk";
         CHECK(is_file(classify("worker"), root / "worker"));
+    }
+    SECTION("a symlink beside the spec is refused, not followed") {
+        fs::create_symlink("/etc/passwd", root / "worker");
+        CHECK_THROWS_WITH(classify("worker"), Contains("goes through the symlink"));
+    }
+    SECTION("the command line's --image: a file relative to the current folder, or a name") {
+        spec::PathOverrides overrides;
+        overrides.current_directory = root / "here";
+        overrides.worker_image = "../images/w.qcow2";
+        spec.worker_image = "/srv/refused.img";
+        const EffectiveSpec effective = spec::resolve(spec, {}, overrides);
+        CHECK(is_file(effective.worker_image, root / "images" / "w.qcow2"));
+        CHECK(effective.path_origins.worker_image == spec::PathOrigin::command_line);
+        overrides.worker_image = "worker-toolchain";
+        CHECK(spec::resolve(spec, {}, overrides).worker_image.kind == ImageReference::Kind::cached);
     }
 }
 
@@ -204,6 +285,7 @@ TEST_CASE("to_json shows every value with its origin", "[effective]") {
         {"worker-image", {{"cached", "worker"}}},
         {"source", root.string()},
         {"workspace", (root / "ws").string()},
+        {"paths-from", {{"worker-image", "spec"}, {"source", "spec"}, {"workspace", "spec"}}},
         {"workspace-in-source", "ws"},
         {"build", "make"},
         {"install", {"gcc"}},
