@@ -4,19 +4,24 @@
 #include "cli/manager_session.hpp"
 #include "connection/local_hop.hpp"
 #include "image/cache.hpp"
+#include "image/disk_check.hpp"
 #include "managervm/uploads.hpp"
 #include "protocol/job.hpp"
 #include "spec/effective.hpp"
 #include "spec/spec.hpp"
+#include "transfer/workspace_marker.hpp"
 #include "util/error.hpp"
 #include "util/text.hpp"
 #include "virt/accel.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace contractor::cli {
@@ -31,6 +36,10 @@ struct BuildOptions {
     std::string accel;
     std::string report;
     bool keep_worker = false;
+    // --image, --source, --workspace: the user's own paths instead of the spec's.
+    std::optional<std::string> image;
+    std::optional<std::string> source;
+    std::optional<std::string> workspace;
 };
 
 // A new build log: $XDG_STATE_HOME/contractor/logs/SPEC-DATE-TIME-RANDOM.log.
@@ -63,7 +72,12 @@ std::vector<transfer::PackSource> input_sources(const spec::EffectiveSpec& effec
     }
     std::vector<transfer::PackSource> sources;
     if (fs::is_directory(effective.workspace, error)) {
-        sources.push_back({effective.workspace, "", {}, {effective.workspace / "src"}});
+        // The marker is contractor's note on the host, not part of the build's workspace.
+        sources.push_back({effective.workspace,
+                           "",
+                           {},
+                           {effective.workspace / "src",
+                            effective.workspace / std::string(transfer::workspace_marker_name)}});
     }
     transfer::PackSource source{effective.source, "src", effective.exclude, {}};
     if (effective.workspace_in_source) {
@@ -76,6 +90,44 @@ std::vector<transfer::PackSource> input_sources(const spec::EffectiveSpec& effec
     }
     sources.push_back(std::move(source));
     return sources;
+}
+
+// Refuses a workspace the export must not replace: a non-empty folder without contractor's
+// marker (the user's own files, or a spec's `workspace: ~/Documents`), a file or a symlink.
+// Checked at plan time, before anything boots, so such a folder is never touched at all; the
+// export checks again before it swaps anything in.
+void check_workspace(const fs::path& workspace) {
+    if (transfer::classify_workspace(workspace) != transfer::WorkspaceState::foreign) {
+        return;
+    }
+    const std::string marker = (workspace / std::string(transfer::workspace_marker_name)).string();
+    struct stat status {};
+    std::string what;
+    if (::lstat(workspace.c_str(), &status) != 0) {
+        what = "cannot be checked: " + std::string(std::strerror(errno));
+    } else if (S_ISLNK(status.st_mode)) {
+        what = "is a symlink";
+    } else if (!S_ISDIR(status.st_mode)) {
+        what = "is not a folder";
+    } else {
+        what = "is a folder contractor did not make (it is not empty and has no " +
+               std::string(transfer::workspace_marker_name) + " marker)";
+    }
+    throw UsageError("the workspace " + workspace.string() + " " + what +
+                         "; the export would replace it, so nothing was started",
+                     "choose another workspace, a new or empty folder; if an older contractor "
+                     "made this one, mark it: touch " +
+                         marker);
+}
+
+// The worker image file's header, read by contractor itself before anything boots, in both
+// topologies: a qcow2 with a backing file (or an external data file) would show the worker a
+// file of this host as a disk, and a format other than what its bytes say must not reach
+// QEMU, which would otherwise be asked to open it (see image/disk_check.hpp).
+void check_worker_image(const spec::EffectiveSpec& effective) {
+    if (effective.worker_image.kind == spec::ImageReference::Kind::file) {
+        image::check_disk_image(effective.worker_image.value);
+    }
 }
 
 // The upstream proxy as the manager VM reaches it: a proxy on the host's loopback is at the
@@ -167,7 +219,11 @@ int run_build(const BuildOptions& options, Context& context) {
     const auto started = std::chrono::steady_clock::now();
     const spec::UserConfig config = spec::load_user_config(context.config_location);
     const spec::BuildSpec spec = spec::load_spec(options.spec);
-    const spec::EffectiveSpec effective = spec::resolve(spec, config);
+    const spec::EffectiveSpec effective = spec::resolve(
+        spec, config, {options.image, options.source, options.workspace, fs::current_path()});
+    // Refused before anything is printed, booted or written.
+    check_workspace(effective.workspace);
+    check_worker_image(effective);
     const bool nested = options.topology == "nested";
     if (nested) {
         context.err << "contractor: topology nested: the worker runs inside the manager VM"
@@ -192,6 +248,7 @@ int run_build(const BuildOptions& options, Context& context) {
     job.upstream_proxy = nested ? proxy_seen_from_manager(config.proxy) : config.proxy;
     SessionPaths paths{input_sources(effective), effective.workspace,
                        effective.limit("export-size").value};
+    paths.allow_git = config.export_allow_git;
     if (!fs::is_directory(effective.workspace.parent_path())) {
         throw UsageError("the workspace's folder " + effective.workspace.parent_path().string() +
                          " does not exist");
@@ -294,6 +351,14 @@ void add_build_command(CLI::App& parent, CommandAction& action) {
     build->add_option("--report", options->report, "Write a JSON report of the build to FILE");
     build->add_flag("--keep-worker", options->keep_worker,
                     "Leave a failed worker running for 'contractor shell'");
+    // The spec's paths must stay in its folder; these are the user's way to point elsewhere.
+    build->add_option("--source", options->source,
+                      "Build this folder instead of the spec's 'source' (relative to here)");
+    build->add_option("--workspace", options->workspace,
+                      "Use this workspace instead of the spec's 'workspace' (relative to here)");
+    build->add_option("--image", options->image,
+                      "Boot this disk image file, or cached image NAME, instead of the spec's "
+                      "'worker-image'");
     build->callback([options, &action] {
         action = [options](Context& context) {
             return run_build(*options, context);

@@ -3,6 +3,7 @@
 #include "protocol/job.hpp"
 #include "spec/units.hpp"
 #include "util/escape.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -87,6 +88,16 @@ bool is_git_reason(const std::string& reason) {
 } // namespace
 
 void print_plan(std::ostream& err, const spec::EffectiveSpec& effective) {
+    // The paths the build will read and replace, and who named them (quoted: a spec's names
+    // may carry control characters).
+    const bool cached = effective.worker_image.kind == spec::ImageReference::Kind::cached;
+    err << "contractor: paths: worker image " << (cached ? "cached " : "")
+        << util::quoted(effective.worker_image.value) << " ("
+        << spec::to_string(effective.path_origins.worker_image) << "), source "
+        << util::quoted(effective.source.string()) << " ("
+        << spec::to_string(effective.path_origins.source) << "), workspace "
+        << util::quoted(effective.workspace.string()) << " ("
+        << spec::to_string(effective.path_origins.workspace) << ")\n";
     err << "contractor: limits:";
     for (std::size_t i = 0; i < spec::limit_fields.size(); ++i) {
         const auto& field = spec::limit_fields[i];
