@@ -121,21 +121,17 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
                                   ? virt::Firmware::efi
                                   : virt::Firmware::bios;
     }
-    std::vector<std::string> create = {"qemu-img",
-                                       "create",
-                                       "-q",
-                                       "-f",
-                                       "qcow2",
-                                       "-b",
-                                       image.string(),
-                                       "-F",
-                                       is_qcow2(image) ? "qcow2" : "raw",
-                                       definition.disk.string()};
+    // The format is named everywhere, never probed: the CLI checked the image's header for
+    // this format (image/disk_check.hpp), and a probe could read it as another one.
+    const std::string format = is_qcow2(image) ? "qcow2" : "raw";
+    std::vector<std::string> create = {
+        "qemu-img", "create",       "-q", "-f",   "qcow2",
+        "-b",       image.string(), "-F", format, definition.disk.string()};
     if (request.disk_bytes > 0) {
         // A smaller disk than the image would cut the filesystem off: refuse it up front.
         const auto info = nlohmann::json::parse(
-            proc::run_checked({"qemu-img", "info", "--output=json", image.string()}), nullptr,
-            false);
+            proc::run_checked({"qemu-img", "info", "-f", format, "--output=json", image.string()}),
+            nullptr, false);
         const std::uint64_t image_size =
             info.is_object() ? info.value("virtual-size", std::uint64_t{0}) : 0;
         if (request.disk_bytes < image_size) {
