@@ -50,8 +50,14 @@ connection::ErrorSink keep_first(std::string& errors) {
 void JobRunner::copy_in() {
     begin_phase("copy-in");
     std::string errors;
-    auto tar =
-        chain_->last().start("tar -x -f - -C /workspace --no-same-owner", keep_first(errors));
+    // /workspace is made here, owned by the SSH user, in the same command as the tar (no extra
+    // round trip): contractor's images have it, an image contractor did not build (a foreign
+    // cloud-init image) does not. sudo -n never waits for a password; the images' users have
+    // passwordless sudo.
+    auto tar = chain_->last().start(
+        "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace && "
+        "tar -x -f - -C /workspace --no-same-owner",
+        keep_first(errors));
     outbox_.send({{"type", "send-input"}});
     std::uint64_t bytes = 0;
     for (;;) {
@@ -72,7 +78,8 @@ void JobRunner::copy_in() {
     }
     tar->close_write();
     if (const int status = tar->wait(); status != 0) {
-        throw InfrastructureError("unpacking the input in the worker failed (tar exited with " +
+        throw InfrastructureError("making /workspace or unpacking the input in the worker "
+                                  "failed (exit " +
                                   std::to_string(status) + "): " + errors);
     }
     util::debug("manager", "copied " + std::to_string(bytes) + " bytes into the worker");
