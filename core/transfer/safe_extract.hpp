@@ -86,7 +86,8 @@ public:
     SafeExtractor& operator=(const SafeExtractor&) = delete;
 
     // Reads the whole tar stream from `source` into the temporary directory; entries that could
-    // escape it or have no place in a workspace are left out and reported. Throws
+    // escape it, have no place in a workspace, or would make git run commands on the host
+    // (unless allow_git) are left out and reported (rules in tree_writer.hpp). Throws
     // ExportTooLarge as soon as a header takes the content past the limit (nothing more is
     // read), InfrastructureError for a stream that is corrupt or ends before its end marker.
     ExtractResult extract(const ByteSource& source);

@@ -82,8 +82,11 @@ private:
     std::map<std::string, std::string> symlinks_;          // kept symlinks -> name in the stream
     std::set<std::string> refused_symlinks_;               // nothing is created below these
     std::map<std::string, DirectoryMetadata> directories_; // final metadata, applied last
-    std::set<std::string> refused_git_folders_; // .git folders reported: their contents are not
-    std::set<std::string> head_folders_;        // folders that received a HEAD entry
+    // One path per .git folder reported (its contents are not), and per folder that received a
+    // HEAD entry: like the sets above, at most one string per entry of the stream, which has
+    // no entry limit of its own (only export-size on file content).
+    std::set<std::string> refused_git_folders_;
+    std::set<std::string> head_folders_;
     // The parent directory of the previous entry: streams list siblings together.
     std::string cached_parent_path_;
     Fd cached_parent_;
