@@ -46,6 +46,10 @@ std::string playbook_command() {
                        "command -v ansible-playbook >/dev/null 2>&1 || exit ") +
            std::to_string(no_ansible_status) +
            "\n"
+           // ansible-playbook's worker processes need POSIX shared memory (multiprocessing),
+           // which a minimal init may leave unmounted (contractor-init of the current worker
+           // images does): "Unable to use multiprocessing ... /dev/shm: Permission denied".
+           "[ -w /dev/shm ] || sudo -n mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm\n"
            "folder=$(mktemp -d /tmp/contractor-ansible.XXXXXX)\n"
            "cat > \"$folder/playbook.json\"\n"
            "printf '%s' " +
