@@ -1,5 +1,6 @@
 // Tests for cli/app.hpp: commands run in-process, with their own streams and config location.
 #include "cli/app.hpp"
+#include "run_cli.hpp"
 #include "temporary_directory.hpp"
 
 #include <catch2/catch.hpp>
@@ -27,29 +28,8 @@ std::string write(const TemporaryDirectory& directory, const std::string& name,
     return directory.write(name, text).string();
 }
 
-// What one `contractor ...` run printed and returned.
-struct Outcome {
-    int exit_code;
-    std::string out;
-    std::string err;
-};
-
-// Runs the CLI with `arguments` (without the program name). The user config is looked for
-// under `config_home`, never in the real home directory.
-Outcome run(const std::vector<std::string>& arguments, const fs::path& config_home) {
-    std::vector<std::string> storage = {"contractor"};
-    storage.insert(storage.end(), arguments.begin(), arguments.end());
-    std::vector<char*> argv;
-    for (auto& argument : storage) {
-        argv.push_back(argument.data());
-    }
-    argv.push_back(nullptr);
-    std::ostringstream out;
-    std::ostringstream err;
-    cli::Context context{{config_home.string(), std::nullopt, std::nullopt}, out, err};
-    const int code = cli::run(static_cast<int>(storage.size()), argv.data(), context);
-    return {code, out.str(), err.str()};
-}
+using test::Outcome;
+using test::run;
 
 const std::string good_spec = "worker-image: worker.img\nsource: .\nworkspace: ws\n"
                               "build: make\ninstall: [gcc]\nlimits: {cpus: 2}\n";

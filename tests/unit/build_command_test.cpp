@@ -1,6 +1,7 @@
 // Tests for cli/build_command.cpp: what `contractor build` refuses at plan time, before
 // anything boots or is written (exit 2, one error line, the folders untouched).
 #include "cli/app.hpp"
+#include "run_cli.hpp"
 #include "temporary_directory.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,27 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Outcome {
-    int exit_code;
-    std::string out;
-    std::string err;
-};
-
-// Runs `contractor ARGUMENTS...` in-process; the user config is looked for under
-// `config_home` only.
-Outcome run(std::vector<std::string> arguments, const fs::path& config_home) {
-    arguments.insert(arguments.begin(), "contractor");
-    std::vector<char*> argv;
-    for (auto& argument : arguments) {
-        argv.push_back(argument.data());
-    }
-    argv.push_back(nullptr);
-    std::ostringstream out;
-    std::ostringstream err;
-    cli::Context context{{config_home.string(), std::nullopt, std::nullopt}, out, err};
-    const int code = cli::run(static_cast<int>(arguments.size()), argv.data(), context);
-    return {code, out.str(), err.str()};
-}
+using test::Outcome;
+using test::run;
 
 // A refusal: exit 2, nothing on stdout, one line on stderr (no plan printed before it).
 void check_refused(const Outcome& outcome, const std::string& expected) {

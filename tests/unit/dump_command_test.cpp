@@ -1,5 +1,6 @@
 // Tests for cli/dump_command.cpp: `dump --effective` with the command line's paths.
 #include "cli/app.hpp"
+#include "run_cli.hpp"
 #include "temporary_directory.hpp"
 
 #include <catch2/catch.hpp>
@@ -18,25 +19,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Outcome {
-    int exit_code;
-    std::string out;
-    std::string err;
-};
-
-Outcome run(std::vector<std::string> arguments, const fs::path& config_home) {
-    arguments.insert(arguments.begin(), "contractor");
-    std::vector<char*> argv;
-    for (auto& argument : arguments) {
-        argv.push_back(argument.data());
-    }
-    argv.push_back(nullptr);
-    std::ostringstream out;
-    std::ostringstream err;
-    cli::Context context{{config_home.string(), std::nullopt, std::nullopt}, out, err};
-    const int code = cli::run(static_cast<int>(arguments.size()), argv.data(), context);
-    return {code, out.str(), err.str()};
-}
+using test::Outcome;
+using test::run;
 
 } // namespace
 
