@@ -35,8 +35,8 @@ int write_workspace_marker(int dir_fd) noexcept {
         "replacing the folder.\n";
     const std::string name(workspace_marker_name);
     ::unlinkat(dir_fd, name.c_str(), 0);
-    const int fd = ::openat(dir_fd, name.c_str(),
-                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    const int fd =
+        ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         return errno;
     }
