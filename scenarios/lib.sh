@@ -92,3 +92,22 @@ wait_for_line() {
     sleep 0.1
   done
 }
+
+# The foreign image (AnyBuildOS: GPT, GRUB for UEFI, systemd, cloud-init), made by
+# images/foreign/build-foreign-image and kept in the test user's cache under the script's
+# digest, so a changed script builds a new one; prints its path. The first build takes a few
+# minutes.
+foreign_image() {
+  local images=${CONTRACTOR_IMAGES_DIR:-$source_dir/images}
+  local cache=${XDG_CACHE_HOME:-$HOME/.cache}/contractor/test-images digest image
+  mkdir -p "$cache"
+  digest=$(sha256sum < "$images/foreign/build-foreign-image" | cut -c1-16)
+  image=$cache/foreign-$digest.qcow2
+  if [[ ! -f $image ]]; then
+    echo "building the foreign image (a few minutes, cached afterwards)" >&2
+    rm -f "$cache"/foreign-*.qcow2 "$cache"/foreign-*.qcow2.partial
+    "$images/foreign/build-foreign-image" "$image.partial" >&2
+    mv "$image.partial" "$image"
+  fi
+  echo "$image"
+}
