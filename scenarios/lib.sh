@@ -111,3 +111,17 @@ foreign_image() {
   fi
   echo "$image"
 }
+
+# Runs a shell COMMAND in the shared manager VM as its user `contractor`, with OpenSSH and the
+# pinned host key from manager.json (nested scenarios).
+manager_ssh() {
+  local record
+  record=$(manager_status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["directory"])')/manager.json
+  /usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("[127.0.0.1]:%s %s" % (r["ssh_port"], r["host_key"]))' "$record" > "$work/manager_known_hosts"
+  ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes \
+    -o UserKnownHostsFile="$work/manager_known_hosts" -i "$(dirname "$record")/client_key" \
+    -p "$(json_get "$record" 'r["ssh_port"]')" contractor@127.0.0.1 "$1"
+}
