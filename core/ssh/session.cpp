@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <poll.h>
 
 namespace contractor::ssh {
 namespace {
@@ -23,9 +24,32 @@ std::string key_body(const std::string& line) {
     return line.substr(start + 1, end == std::string::npos ? end : end - start - 1);
 }
 
+// One step of a non-blocking connect or authentication that answered "again": waits up to
+// 20 ms for the server's next bytes. Throws Interrupted on Ctrl-C and ConnectError (as if
+// nothing answered) once `deadline` has passed.
+void wait_for_server(ssh_session session, const Endpoint& endpoint,
+                     std::chrono::steady_clock::time_point deadline,
+                     std::chrono::milliseconds allowed) {
+    if (util::cancel_requested()) {
+        throw Interrupted(util::cancel_signal());
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+        throw ConnectError(ConnectFailure::refused, "cannot connect to " + endpoint.host + ":" +
+                                                        std::to_string(endpoint.port) +
+                                                        ": Timeout: no SSH handshake within " +
+                                                        std::to_string(allowed.count() / 1000) +
+                                                        " s");
+    }
+    pollfd wanted{ssh_get_fd(session), POLLIN, 0};
+    if (wanted.fd < 0 || ::poll(&wanted, 1, 20) < 0) {
+        ::poll(nullptr, 0, 20);
+    }
+}
+
 } // namespace
 
-Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, int socket_fd)
+Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, int socket_fd,
+                 std::chrono::milliseconds connect_timeout)
     : session_(ssh_new()), patience_(timeout) {
     if (!session_) {
         throw ConnectError(ConnectFailure::other, "libssh could not create a session");
@@ -51,7 +75,18 @@ Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, in
         ssh_options_set(s, SSH_OPTIONS_FD, &fd);
     }
 
-    if (ssh_connect(s) != SSH_OK) {
+    // Non-blocking until authenticated, so a slow server (a worker inside the manager under
+    // TCG can take minutes for its first key exchange) is waited for as long as the caller
+    // allows, and Ctrl-C still ends the wait at once.
+    const std::chrono::milliseconds allowed =
+        connect_timeout.count() > 0 ? connect_timeout : timeout;
+    const auto deadline = std::chrono::steady_clock::now() + allowed;
+    ssh_set_blocking(s, 0);
+    int connected = SSH_AGAIN;
+    while ((connected = ssh_connect(s)) == SSH_AGAIN) {
+        wait_for_server(s, endpoint, deadline, allowed);
+    }
+    if (connected != SSH_OK) {
         const std::string error = last_error(s);
         const bool refused = error.find("refused") != std::string::npos ||
                              error.find("Connection reset") != std::string::npos ||
@@ -81,7 +116,11 @@ Session::Session(const Endpoint& endpoint, std::chrono::milliseconds timeout, in
         throw ConnectError(ConnectFailure::other, "cannot read the client key");
     }
     const KeyPtr client_key(client_raw);
-    const int auth = ssh_userauth_publickey(s, nullptr, client_key.get());
+    int auth = SSH_AUTH_AGAIN;
+    while ((auth = ssh_userauth_publickey(s, nullptr, client_key.get())) == SSH_AUTH_AGAIN) {
+        wait_for_server(s, endpoint, deadline, allowed);
+    }
+    ssh_set_blocking(s, 1);
     if (auth != SSH_AUTH_SUCCESS) {
         throw ConnectError(
             auth == SSH_AUTH_DENIED ? ConnectFailure::auth_denied : ConnectFailure::other,

@@ -34,8 +34,11 @@ public:
     // client key. Throws ConnectError (an InfrastructureError) naming what failed.
     // With `socket_fd` >= 0 the session runs over that connected socket (a tunnel through
     // another hop) instead of connecting to endpoint.host itself; libssh closes it when done.
+    // Connecting and authenticating may take `connect_timeout` (`timeout` when zero) in all;
+    // they poll for Ctrl-C meanwhile (Interrupted). `timeout` then bounds each blocking call.
     explicit Session(const Endpoint& endpoint, std::chrono::milliseconds timeout,
-                     int socket_fd = -1);
+                     int socket_fd = -1,
+                     std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(0));
 
     // The libssh session, for channels (connection::SshHop). Not thread-safe: one user at a
     // time.

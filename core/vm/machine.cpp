@@ -214,21 +214,25 @@ void Machine::wait_until_ready(std::chrono::seconds timeout) {
         // QEMU accepts a forwarded connection before the guest's sshd listens and then sends
         // nothing, so an attempt made too early waits for its whole timeout. contractor-init
         // announces "ready" on the console once sshd listens: contractor's images are not
-        // tried before that, and then with one patient attempt (a key exchange inside the
-        // manager VM under TCG takes seconds, and abandoned attempts pile up in sshd until
-        // its MaxStartups throttle drops new ones). Other images get short attempts that grow
-        // to 5 s.
+        // tried before that, and then with one attempt that may take the rest of the boot
+        // bound. Inside the manager VM under TCG sshd's first banner and key exchange took
+        // over 60 s on 2026-11-30; an abandoned attempt leaves its sshd child running on the
+        // worker's one vCPU, so shorter attempts starved each other and none ever finished.
+        // Other images get short attempts that grow to 5 s.
         const bool announced = console.find("contractor-worker: ready") != std::string::npos;
         if (announces_ready_ && !announced) {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
             continue;
         }
-        const auto attempt_timeout = announced
-                                         ? std::chrono::seconds(60)
-                                         : std::chrono::seconds(std::min(5, 1 + attempts / 3));
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        const auto attempt_timeout =
+            announced ? std::max(left, std::chrono::milliseconds(1000))
+                      : std::chrono::milliseconds(1000 * std::min(5, 1 + attempts / 3));
         ++attempts;
         try {
-            ready_session_ = std::make_unique<ssh::Session>(endpoint_, attempt_timeout);
+            ready_session_ = std::make_unique<ssh::Session>(endpoint_, std::chrono::seconds(60), -1,
+                                                            attempt_timeout);
             return;
         } catch (const ssh::ConnectError& error) {
             // A cloud-init image may briefly run sshd before its keys are in place. Only the
