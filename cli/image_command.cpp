@@ -10,6 +10,7 @@
 #include "vm/machine.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <iomanip>
 #include <memory>
@@ -104,6 +105,8 @@ int run_remove(const ImageOptions& options, Context& context) {
 }
 
 int run_boot(const ImageOptions& options, Context& context) {
+    // The user's input is checked before anything is connected or started.
+    const std::uint64_t memory_bytes = spec::parse_size(options.memory);
     const spec::UserConfig config = spec::load_user_config(context.config_location);
     const auto accel = virt::choose_accel(
         virt::parse_accel_request(options.accel.empty() ? config.accel : options.accel));
@@ -117,7 +120,7 @@ int run_boot(const ImageOptions& options, Context& context) {
     request.user = options.user;
     request.accel = accel.accel;
     request.vcpus = options.vcpus;
-    request.memory_bytes = spec::parse_size(options.memory);
+    request.memory_bytes = memory_bytes;
     request.runs_directory = cache.root().parent_path() / "runs";
     const auto start = std::chrono::steady_clock::now();
     auto machine = vm::Machine::boot(connection, cache, request);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connection/stream.hpp"
+#include "util/error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -48,11 +49,12 @@ private:
     std::optional<nlohmann::json> pending_header_;
 };
 
-// The peer broke the protocol or went away.
-class ProtocolError : public std::runtime_error {
+// The peer broke the protocol or went away: an infrastructure error (exit 4) when nothing
+// above handles it.
+class ProtocolError : public InfrastructureError {
 public:
     ProtocolError(const std::string& what, bool peer_gone)
-        : std::runtime_error(what), peer_gone_(peer_gone) {}
+        : InfrastructureError(what), peer_gone_(peer_gone) {}
     bool peer_gone() const { return peer_gone_; }
 
 private:

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "util/error.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -11,9 +13,10 @@
 namespace contractor::spec {
 
 // A quantity that is malformed, has an unknown unit, or is out of range; the message says which.
-class UnitError : public std::runtime_error {
+// A usage error (exit 2): the quantity came from the user, on the command line or in a file.
+class UnitError : public UsageError {
 public:
-    using std::runtime_error::runtime_error;
+    explicit UnitError(const std::string& what) : UsageError(what) {}
 };
 
 // Bytes in `text`. K, M, G, T and KiB, MiB, GiB, TiB are powers of 1024 (as in QEMU and

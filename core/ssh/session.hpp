@@ -1,6 +1,7 @@
 #pragma once
 
 #include "ssh/handles.hpp"
+#include "util/error.hpp"
 
 #include <chrono>
 #include <functional>
@@ -67,11 +68,12 @@ private:
     std::chrono::milliseconds patience_;
 };
 
-// The error Session's constructor throws, with the kind of failure.
-class ConnectError : public std::runtime_error {
+// The error Session's constructor throws, with the kind of failure: an infrastructure error
+// (exit 4) when nothing above handles it.
+class ConnectError : public InfrastructureError {
 public:
     ConnectError(ConnectFailure failure, const std::string& what)
-        : std::runtime_error(what), failure_(failure) {}
+        : InfrastructureError(what), failure_(failure) {}
     ConnectFailure failure() const { return failure_; }
 
 private:

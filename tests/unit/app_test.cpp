@@ -206,3 +206,14 @@ TEST_CASE("error lines show control characters and bad bytes escaped", "[app]") 
     CHECK(outcome.err.find('\x1b') == std::string::npos);
     CHECK(std::count(outcome.err.begin(), outcome.err.end(), '\n') == 1);
 }
+
+TEST_CASE("a malformed quantity on the command line is a usage error, not a bug", "[app]") {
+    const TemporaryDirectory directory;
+    const std::string image =
+        write(directory, "worker.img", "not booted: the size is refused first");
+    const Outcome outcome = run({"image", "boot", image, "--memory", "junk"}, directory.path());
+    CHECK(outcome.exit_code == 2);
+    CHECK_THAT(outcome.err, StartsWith("contractor: error: "));
+    CHECK_THAT(outcome.err, !Contains("please report"));
+    CHECK_THAT(outcome.err, Contains("junk"));
+}
