@@ -1,11 +1,15 @@
 #include "util/cancel.hpp"
 
+#include <atomic>
 #include <csignal>
 
 namespace contractor::util {
 namespace {
 
-volatile std::sig_atomic_t received_signal = 0;
+// Written by the signal handlers and by other threads (the manager agent's inbox records a
+// cancel frame from the CLI), read by every waiting loop: a lock-free atomic is safe for both.
+std::atomic<int> received_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the handler may only touch a lock-free flag");
 
 extern "C" void record_signal(int signal) {
     received_signal = signal;
