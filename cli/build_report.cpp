@@ -117,7 +117,10 @@ void print_plan(std::ostream& err, const spec::EffectiveSpec& effective) {
             shown = bytes_text(value) + "/s";
             break;
         }
-        err << (i == 0 ? " " : ", ") << field.key << " " << shown;
+        // Said on every plan until step 7's gateway meters the traffic.
+        const bool enforced = field.key != "network-rate" && field.key != "network-transfer";
+        err << (i == 0 ? " " : ", ") << field.key << " " << shown
+            << (enforced ? "" : " (not enforced yet)");
     }
     err << "\n"
         << "contractor: network while provisioning: " << rules_text(effective.network.provision)

@@ -107,3 +107,15 @@ TEST_CASE("a foreign workspace and its hint reach the summary", "[report]") {
     CHECK_THAT(err.str(), Contains("workspace: not exported: the workspace /home/user/ws is a "
                                    "symlink; it was left as it is (name a new or empty folder"));
 }
+
+TEST_CASE("the plan marks the network limits as not enforced yet, and only those", "[report]") {
+    const spec::EffectiveSpec effective{};
+    std::ostringstream err;
+    cli::print_plan(err, effective);
+    const std::string plan = err.str();
+    const std::string limits = plan.substr(plan.find("contractor: limits:"));
+    CHECK_THAT(limits, Contains("network-rate 0 B/s (not enforced yet)"));
+    CHECK_THAT(limits, Contains("network-transfer 0 B (not enforced yet)"));
+    CHECK_THAT(limits, Contains("cpu-time 0 s, "));
+    CHECK(limits.substr(0, limits.find('\n')).find("timeout 0 s (") == std::string::npos);
+}
