@@ -231,10 +231,13 @@ void ManagerVm::boot(const Say& say) {
     definition.disk = folder / "disk.qcow2";
     definition.seed = folder / "seed.img";
     definition.console = folder / "console.log";
+    // tsc=reliable: under TCG the kernel finds its two vCPUs' TSCs "unsynchronized" and falls
+    // back to the HPET, so every clock read (the workers' QEMUs make many) becomes an emulated
+    // MMIO exit. TCG's TSC is one host clock for all vCPUs. Measured: clock reads 1.8x as fast.
     definition.direct_kernel =
         virt::DirectKernel{folder / "vmlinuz", folder / "initrd.img",
                            "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet panic=-1 "
-                           "init=/sbin/init"};
+                           "tsc=reliable init=/sbin/init"};
     // The manager's gateway connects out for the workers; the workers themselves stay behind
     // restrict=on inside it.
     definition.restrict_network = false;

@@ -111,8 +111,13 @@ std::string domain_xml(const VmDefinition& vm) {
         << (vm.restrict_network ? "on" : "off") << ",hostfwd=tcp:127.0.0.1:" << vm.ssh_port << "-"
         << guest_address << ":22'/>\n"
         << "    <qemu:arg value='-device'/>\n"
-        << "    <qemu:arg value='virtio-net-pci,netdev=contractor0,romfile=,addr=0x10'/>\n"
-        << "  </qemu:commandline>\n"
+        << "    <qemu:arg value='virtio-net-pci,netdev=contractor0,romfile=,addr=0x10'/>\n";
+    if (vm.instruction_clock_shift && vm.accel == Accel::tcg) {
+        // sleep=on: while the guest idles, its clock follows the host's.
+        out << "    <qemu:arg value='-icount'/>\n"
+            << "    <qemu:arg value='shift=" << *vm.instruction_clock_shift << ",sleep=on'/>\n";
+    }
+    out << "  </qemu:commandline>\n"
         << "</domain>\n";
     return out.str();
 }

@@ -35,6 +35,9 @@ struct VmDefinition {
     // restrict=on: the guest cannot open any connection. Workers always; the manager VM is
     // not restricted, because its gateway connects out for the workers' allowed requests.
     bool restrict_network = true;
+    // Under TCG: the guest's clock counts instructions (QEMU -icount shift=N, 2^N ns each)
+    // instead of following the host's clock, see README "Nested builds under TCG".
+    std::optional<unsigned> instruction_clock_shift;
 };
 
 // The libvirt domain XML. The NIC is QEMU user networking, with restrict=on for workers: the

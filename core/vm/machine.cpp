@@ -93,6 +93,7 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     definition.console = run / "console.log";
     definition.nvram = run / "efi-vars.fd";
     definition.ssh_port = free_loopback_port();
+    definition.instruction_clock_shift = request.instruction_clock_shift;
 
     const auto entry = request.cached_image
                            ? request.cached_image

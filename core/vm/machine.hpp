@@ -28,6 +28,8 @@ struct BootRequest {
     std::filesystem::path runs_directory; // per-run folders (overlay, seed, console)
     // The disk's virtual size; 0 keeps the image's size. The worker grows its filesystem to it.
     std::uint64_t disk_bytes = 0;
+    // Under TCG: the guest clock counts instructions (virt::VmDefinition).
+    std::optional<unsigned> instruction_clock_shift;
 };
 
 // A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key

@@ -76,3 +76,16 @@ TEST_CASE("the manager VM's NIC may connect out; a worker's never", "[virt]") {
                                         "40022-10.0.2.15:22"));
     CHECK_THAT(domain_xml(definition()), Contains("restrict=on"));
 }
+
+TEST_CASE("a nested worker's clock counts instructions under TCG, never under KVM", "[virt]") {
+    VmDefinition vm = definition();
+    CHECK_THAT(domain_xml(vm), !Contains("-icount"));
+    vm.instruction_clock_shift = 4;
+    const std::string xml = domain_xml(vm);
+    CHECK_THAT(xml, Contains("<qemu:arg value='-icount'/>\n"
+                             "    <qemu:arg value='shift=4,sleep=on'/>"));
+    // Still inside the one qemu:commandline element.
+    CHECK(xml.find("-icount") < xml.find("</qemu:commandline>"));
+    vm.accel = Accel::kvm;
+    CHECK_THAT(domain_xml(vm), !Contains("-icount"));
+}
