@@ -149,6 +149,7 @@ void JobRunner::boot() {
                                           : virt::Accel::tcg;
     accel_ = std::string(virt::to_string(request.accel));
     request.instruction_clock_shift = nested_instruction_clock_shift;
+    instruction_clock_ = request.accel == virt::Accel::tcg;
     request.memory_bytes = job_.limit("memory");
     request.vcpus = static_cast<unsigned>(job_.limit("cpus"));
     request.disk_bytes = job_.limit("disk");
@@ -242,11 +243,23 @@ void JobRunner::open_gateway_tunnel() {
     const std::string apt_config =
         "Acquire::http::Proxy \"" + proxy + "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
     std::string output;
-    if (chain_->last().run("printf '%s' '" + apt_config +
+    if (chain_->last().run(clock_reset() + "printf '%s' '" + apt_config +
                                "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
                            output) != 0) {
         throw InfrastructureError("cannot point the worker's apt at the gateway: " + output);
     }
+}
+
+std::string JobRunner::clock_reset() const {
+    if (!instruction_clock_) {
+        return {};
+    }
+    // The time when the command is sent: the channel opens a few seconds later, so the worker
+    // stays at most that much behind, and files copied in are never in its future by more.
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    return "sudo -n date -u -s @" + std::to_string(now) + " >/dev/null 2>&1; ";
 }
 
 ordered_json JobRunner::usage() const {

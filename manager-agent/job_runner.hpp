@@ -78,6 +78,9 @@ private:
     // into `folder` (0600), for OpenSSH-based tools (the gateway tunnel).
     void write_ssh_credentials(const std::filesystem::path& folder) const;
     void keep_worker_for_debugging(nlohmann::ordered_json& result);
+    // A shell prefix that sets the worker's clock to this side's, for a worker whose clock
+    // counts instructions (it falls behind while the guest is busy); empty otherwise.
+    std::string clock_reset() const;
 
     protocol::Job job_;
     Inbox& inbox_;
@@ -91,6 +94,7 @@ private:
     std::string provision_failure_;
     std::string accel_ = "tcg"; // what the worker runs with
     bool workspace_sent_ = false;
+    bool instruction_clock_ = false; // the worker's clock counts instructions (nested TCG)
 
     std::unique_ptr<virt::Connection> libvirt_;
     std::unique_ptr<gateway::Gateway> gateway_;

@@ -115,7 +115,8 @@ bool JobRunner::provision() {
         }
         outbox_.status("installing" + packages + " with apt");
         auto command =
-            chain_->last().start("sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+            chain_->last().start(clock_reset() +
+                                 "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
                                  "--no-install-recommends -o Dpkg::Use-Pty=0 --" +
                                      packages,
                                  to_stderr);
@@ -129,7 +130,7 @@ bool JobRunner::provision() {
 
     if (has_playbook) {
         outbox_.status("running the ansible playbook in the worker");
-        auto command = chain_->last().start(playbook_command(), to_stderr);
+        auto command = chain_->last().start(clock_reset() + playbook_command(), to_stderr);
         const std::string playbook =
             job_.ansible.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
         command->write(playbook.data(), playbook.size());

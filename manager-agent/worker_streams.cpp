@@ -55,7 +55,7 @@ void JobRunner::copy_in() {
     // cloud-init image) does not. sudo -n never waits for a password; the images' users have
     // passwordless sudo.
     auto tar = chain_->last().start(
-        "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace && "
+        clock_reset() + "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace && "
         "tar -x -f - -C /workspace --no-same-owner",
         keep_first(errors));
     outbox_.send({{"type", "send-input"}});
