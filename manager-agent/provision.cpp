@@ -114,12 +114,12 @@ bool JobRunner::provision() {
             packages += " " + connection::shell_quote(package);
         }
         outbox_.status("installing" + packages + " with apt");
-        auto command =
-            chain_->last().start(clock_reset() +
-                                 "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                                 "--no-install-recommends -o Dpkg::Use-Pty=0 --" +
-                                     packages,
-                                 to_stderr);
+        auto command = chain_->last().start(
+            clock_reset() +
+                "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                "--no-install-recommends -o Dpkg::Use-Pty=0 --" +
+                packages,
+            to_stderr);
         command->close_write();
         if (const int status = stream_command(*command, outbox_, check); status != 0) {
             provision_failure_ =

@@ -56,7 +56,7 @@ void JobRunner::copy_in() {
     // passwordless sudo.
     auto tar = chain_->last().start(
         clock_reset() + "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace && "
-        "tar -x -f - -C /workspace --no-same-owner",
+                        "tar -x -f - -C /workspace --no-same-owner",
         keep_first(errors));
     outbox_.send({{"type", "send-input"}});
     std::uint64_t bytes = 0;
