@@ -22,6 +22,14 @@ std::string shell_quote(std::string_view text) {
 
 namespace {
 
+// An ErrorSink that keeps the first Hop::output_limit bytes in `text` and drops the rest.
+ErrorSink bounded_sink(std::string& text) {
+    return [&text](std::string_view chunk) {
+        const std::size_t room = Hop::output_limit - std::min(text.size(), Hop::output_limit);
+        text.append(chunk.substr(0, std::min(room, chunk.size())));
+    };
+}
+
 // Reads everything the command prints until it ends, then its status. Ctrl-C (or, in the
 // manager agent, the CLI going away) stops the command and throws Interrupted: a command that
 // hangs on a stalled worker must not keep the worker alive.
@@ -39,6 +47,12 @@ int collect(RemoteCommand& command, std::string& output,
             break;
         }
         if (count) {
+            if (output.size() + *count > Hop::output_limit) {
+                command.terminate();
+                throw InfrastructureError("a command sent more than " +
+                                          std::to_string(Hop::output_limit >> 20) +
+                                          " MiB of output, more than it may");
+            }
             output.append(buffer.data(), *count);
         }
     }
@@ -48,7 +62,7 @@ int collect(RemoteCommand& command, std::string& output,
 } // namespace
 
 int Hop::run(const std::string& command, std::string& output, OnCancel on_cancel) {
-    auto started = start(command, [&output](std::string_view chunk) { output.append(chunk); });
+    auto started = start(command, bounded_sink(output));
     started->close_write();
     return collect(*started, output, on_cancel);
 }
@@ -56,8 +70,7 @@ int Hop::run(const std::string& command, std::string& output, OnCancel on_cancel
 std::string Hop::read_file(const std::string& path) {
     std::string content;
     std::string errors;
-    auto command = start("cat -- " + shell_quote(path),
-                         [&errors](std::string_view chunk) { errors.append(chunk); });
+    auto command = start("cat -- " + shell_quote(path), bounded_sink(errors));
     command->close_write();
     if (collect(*command, content) != 0) {
         throw InfrastructureError("cannot read " + path + " on " + describe() + ": " + errors);
@@ -75,8 +88,7 @@ std::string replace_file_command(const std::string& path, int mode) {
 
 void Hop::write_file(const std::string& path, std::string_view content, int mode) {
     std::string errors;
-    auto command = start(replace_file_command(path, mode),
-                         [&errors](std::string_view chunk) { errors.append(chunk); });
+    auto command = start(replace_file_command(path, mode), bounded_sink(errors));
     command->write(content.data(), content.size());
     command->close_write();
     std::string output;

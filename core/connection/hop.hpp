@@ -30,6 +30,12 @@ class Hop {
 public:
     enum class OnCancel { stop, finish };
 
+    // The most run() and read_file() collect from one command, stdout and stderr each: what is
+    // at the other end may be hostile (a worker, or a manager it broke into) and could send
+    // without end. More stdout stops the command with InfrastructureError; more stderr is
+    // dropped.
+    static constexpr std::size_t output_limit = 16 * 1024 * 1024;
+
     virtual ~Hop() = default;
 
     // "the local host", "ssh worker@127.0.0.1:40022", for messages.
@@ -44,7 +50,8 @@ public:
     std::string read_file(const std::string& path);
     // Creates or replaces `path` on the hop with `content` and permissions `mode`.
     void write_file(const std::string& path, std::string_view content, int mode = 0644);
-    // Runs `command` with no input; returns its exit status and collects stdout and stderr.
+    // Runs `command` with no input; returns its exit status and collects stdout and stderr
+    // (each up to output_limit).
     // On Ctrl-C (util::cancel_requested) the command is stopped and Interrupted thrown, unless
     // it is cleanup that must finish (OnCancel::finish).
     int run(const std::string& command, std::string& output, OnCancel on_cancel = OnCancel::stop);

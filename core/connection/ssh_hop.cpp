@@ -15,6 +15,10 @@ namespace {
 // and the owner take turns, and a caller's timeout is honoured to within this slice.
 constexpr int slice_ms = 20;
 
+// The most stderr one read() passes on before it turns to stdout: a command that floods
+// stderr must not keep read() (and so its caller's limit checks) from returning.
+constexpr std::size_t stderr_per_read = 256 * 1024;
+
 std::string session_error(ssh_session session) {
     return ssh_get_error(session);
 }
@@ -38,13 +42,15 @@ public:
         do {
             const std::lock_guard lock(*mutex_);
             ssh_channel channel = channel_.get();
-            while (ssh_channel_poll(channel, 1) > 0) {
+            std::size_t drained = 0;
+            while (drained < stderr_per_read && ssh_channel_poll(channel, 1) > 0) {
                 std::array<char, 16384> buffer{};
                 const int count =
                     ssh_channel_read_nonblocking(channel, buffer.data(), buffer.size(), 1);
                 if (count <= 0) {
                     break;
                 }
+                drained += static_cast<std::size_t>(count);
                 if (on_stderr_) {
                     on_stderr_(std::string_view(buffer.data(), static_cast<std::size_t>(count)));
                 }

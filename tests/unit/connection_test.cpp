@@ -108,3 +108,16 @@ TEST_CASE("a local hop's tunnel is a TCP connection", "[connection]") {
     ::close(listener);
     CHECK_THROWS_AS(hop.open_tunnel("127.0.0.1", ntohs(address.sin_port)), InfrastructureError);
 }
+
+TEST_CASE("run and read_file collect a bounded amount from a flooding command", "[connection]") {
+    connection::LocalHop hop;
+    std::string output;
+    // Endless stdout: the command is stopped at the limit, not collected without end.
+    CHECK_THROWS_AS(hop.run("yes", output), InfrastructureError);
+    CHECK(output.size() <= connection::Hop::output_limit);
+    // A flood on stderr is cut at the limit; the command still finishes with its status.
+    output.clear();
+    CHECK(hop.run("head -c 20000000 /dev/zero >&2; exit 3", output) == 3);
+    CHECK(output.size() == connection::Hop::output_limit);
+    CHECK_THROWS_AS(hop.read_file("/dev/zero"), InfrastructureError);
+}
