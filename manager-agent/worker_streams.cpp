@@ -35,14 +35,9 @@ std::string build_environment(const protocol::Job& job, int gateway_port) {
     return words;
 }
 
-// A stderr sink that keeps the first 64 KiB: enough for an error message, bounded whatever a
-// hostile worker prints.
+// A stderr sink that keeps the first 64 KiB: enough for an error message.
 connection::ErrorSink keep_first(std::string& errors) {
-    return [&errors](std::string_view chunk) {
-        errors.append(chunk.substr(
-            0, std::min<std::size_t>(chunk.size(),
-                                     65536 - std::min<std::size_t>(errors.size(), 65536))));
-    };
+    return connection::bounded_sink(errors, 65536);
 }
 
 } // namespace

@@ -20,15 +20,14 @@ std::string shell_quote(std::string_view text) {
     return quoted + "'";
 }
 
-namespace {
-
-// An ErrorSink that keeps the first Hop::output_limit bytes in `text` and drops the rest.
-ErrorSink bounded_sink(std::string& text) {
-    return [&text](std::string_view chunk) {
-        const std::size_t room = Hop::output_limit - std::min(text.size(), Hop::output_limit);
+ErrorSink bounded_sink(std::string& text, std::size_t limit) {
+    return [&text, limit](std::string_view chunk) {
+        const std::size_t room = limit - std::min(text.size(), limit);
         text.append(chunk.substr(0, std::min(room, chunk.size())));
     };
 }
+
+namespace {
 
 // Reads everything the command prints until it ends, then its status. Ctrl-C (or, in the
 // manager agent, the CLI going away) stops the command and throws Interrupted: a command that

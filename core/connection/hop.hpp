@@ -57,6 +57,10 @@ public:
     int run(const std::string& command, std::string& output, OnCancel on_cancel = OnCancel::stop);
 };
 
+// A stderr sink that keeps the first `limit` bytes in `text` and drops the rest: bounded
+// whatever the other end prints. `text` must outlive the command.
+ErrorSink bounded_sink(std::string& text, std::size_t limit = Hop::output_limit);
+
 // `text` quoted for a POSIX shell: 'text', with embedded quotes escaped.
 std::string shell_quote(std::string_view text);
 

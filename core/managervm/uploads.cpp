@@ -40,7 +40,7 @@ void upload_file(connection::Hop& hop, const fs::path& local, const std::string&
     const std::uint64_t total = fs::file_size(local);
     std::string errors;
     auto command = hop.start(connection::replace_file_command(remote, mode),
-                             [&errors](std::string_view chunk) { errors.append(chunk); });
+                             connection::bounded_sink(errors, 65536));
     std::vector<char> buffer(1 << 20);
     std::uint64_t done = 0;
     while (in) {
