@@ -9,6 +9,7 @@
 #include "protocol/job.hpp"
 #include "spec/effective.hpp"
 #include "spec/spec.hpp"
+#include "transfer/safe_extract.hpp"
 #include "transfer/workspace_marker.hpp"
 #include "util/error.hpp"
 #include "util/text.hpp"
@@ -221,6 +222,11 @@ int run_build(const BuildOptions& options, Context& context) {
     const spec::BuildSpec spec = spec::load_spec(options.spec);
     const spec::EffectiveSpec effective = spec::resolve(
         spec, config, {options.image, options.source, options.workspace, fs::current_path()});
+    // What a killed run left beside the workspace (a half-extracted tree) goes first.
+    if (const auto stale = transfer::remove_stale_temporaries(effective.workspace); stale > 0) {
+        context.err << "contractor: removed " << stale
+                    << " unfinished workspace folder(s) left by a killed build" << std::endl;
+    }
     // Refused before anything is printed, booted or written.
     check_workspace(effective.workspace);
     check_worker_image(effective);

@@ -136,6 +136,9 @@ ordered_json build_report(const BuildRecord& record) {
     report["exit_code"] = result.value("exit_code", 4);
     report["limit"] =
         result.contains("limit") ? ordered_json(escaped_strings(result["limit"])) : ordered_json();
+    report["limit_usage"] = result.contains("limit_usage")
+                                ? ordered_json(escaped_strings(result["limit_usage"]))
+                                : ordered_json();
     report["message"] = util::escape_message(result.value("message", ""), true);
     report["build_exit_status"] = result.value("build_exit_status", -1);
     report["phases"] = escaped_strings(result.value("phases", nlohmann::json::array()));
@@ -157,6 +160,8 @@ ordered_json build_report(const BuildRecord& record) {
                             {"reason", util::escape_message(entry.reason)}});
     }
     report["workspace"]["rejected"] = rejected;
+    report["workspace"]["rejected_total"] =
+        std::max<std::uint64_t>(record.outcome.rejected_total, record.outcome.rejected.size());
     report["log"] = util::escape_name(record.log_file.string());
     report["worker"] = result.contains("worker") ? ordered_json(escaped_strings(result["worker"]))
                                                  : ordered_json();
@@ -201,6 +206,11 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
             << util::escape_message(entry.reason) << "\n";
     }
     const auto& rejected = record.outcome.rejected;
+    if (record.outcome.rejected_total > rejected.size()) {
+        err << "contractor: refused from the workspace: "
+            << record.outcome.rejected_total - rejected.size() << " more entries (the first "
+            << rejected.size() << " are listed)\n";
+    }
     if (std::any_of(rejected.begin(), rejected.end(),
                     [](const transfer::Rejected& entry) { return is_git_reason(entry.reason); })) {
         err << "contractor: hint: git metadata from the worker is refused because git runs "

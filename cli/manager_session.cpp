@@ -20,6 +20,22 @@ constexpr std::chrono::seconds cancel_grace(60);
 // small enough that a cancel is noticed quickly.
 constexpr std::size_t input_chunk = 1 << 20;
 
+// The manager ended the workspace stream early ("data-end" with "aborted"): a limit or a
+// failure in the worker; the message that follows says which.
+class WorkspaceAborted : public InfrastructureError {
+public:
+    explicit WorkspaceAborted(const std::string& reason)
+        : InfrastructureError("the workspace stream was cut short (" + util::escape_name(reason) +
+                              ")") {}
+};
+
+// Reads what is left of a workspace stream, so the next message is whole.
+template <typename Source> void drain_stream(Source& source) {
+    char drain[65536];
+    while (source(drain, sizeof drain) > 0) {
+    }
+}
+
 ExitCode exit_code_from(const nlohmann::json& message) {
     const int code = message.value("exit_code", to_int(ExitCode::infrastructure));
     switch (code) {
@@ -189,14 +205,33 @@ void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& 
     std::string pending;
     std::size_t offset = 0;
     bool ended = false;
+    std::uint64_t stream_bytes = 0;
+    bool refused = false; // export-size was crossed: the rest is read and dropped
+    std::string aborted;
     const auto source = [&](char* buffer, std::size_t capacity) -> std::size_t {
         while (offset == pending.size() && !ended) {
             protocol::Frame frame = next_frame();
             if (frame.type() == "data-end") {
                 ended = true;
+                // The manager cut the stream short (a limit, a failure): nothing of it is kept.
+                aborted = frame.header.value("aborted", "");
+                if (aborted == "export-size" && !refused) {
+                    refused = true;
+                    throw transfer::ExportTooLarge(paths.export_size, stream_bytes);
+                }
+                if (!aborted.empty() && !refused) {
+                    throw WorkspaceAborted(aborted);
+                }
             } else if (frame.type() == "data") {
                 pending = std::move(frame.payload);
                 offset = 0;
+                // export-size counts the whole stream, headers and padding too, as the manager
+                // does: a stream of a million empty entries is refused like a large file.
+                stream_bytes += pending.size();
+                if (stream_bytes > paths.export_size && !refused) {
+                    refused = true;
+                    throw transfer::ExportTooLarge(paths.export_size, stream_bytes);
+                }
             } else {
                 throw InfrastructureError("contractor-manager sent '" +
                                           util::escape_name(frame.type()) +
@@ -211,6 +246,7 @@ void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& 
     try {
         const transfer::ExtractResult extracted = extractor.extract(source);
         outcome.rejected = extracted.rejected;
+        outcome.rejected_total = extracted.rejected_total;
         outcome.workspace_bytes = extracted.bytes;
         // The rest of the stream (tar's end padding) is read so the next message is whole.
         char drain[65536];
@@ -221,9 +257,11 @@ void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& 
     } catch (const transfer::ExportTooLarge& error) {
         outcome.workspace_problem = error.what();
         outcome.export_too_large = true;
-        char drain[65536];
-        while (source(drain, sizeof drain) > 0) {
-        }
+        refused = true; // the rest is read and dropped, whatever the manager says of it
+        drain_stream(source);
+    } catch (const WorkspaceAborted& error) {
+        // The result or error that follows says why.
+        outcome.workspace_problem = error.what();
     } catch (const transfer::ForeignWorkspace& error) {
         // The stream was read whole; the extractor removes its temporary folder. The build
         // goes on to its result, and the summary says why its workspace is not there.

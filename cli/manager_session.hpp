@@ -27,7 +27,8 @@ struct BuildOutcome {
     std::optional<std::string> workspace_problem; // why the workspace did not arrive
     bool export_too_large = false;                // the export-size limit refused it
     bool workspace_foreign = false;               // the target was not contractor's: left as it was
-    std::vector<transfer::Rejected> rejected;     // entries refused on the way in
+    std::vector<transfer::Rejected> rejected;     // entries refused on the way in (the first ones)
+    std::uint64_t rejected_total = 0;             // all of them
     std::uint64_t workspace_bytes = 0;
     double copy_in_seconds = 0;
     std::uint64_t input_bytes = 0;

@@ -2,7 +2,7 @@
 
 #include "image/cache.hpp"
 #include "manager-agent/inbox.hpp"
-#include "manager-agent/job_runner.hpp"
+#include "manager-agent/job.hpp"
 #include "manager-agent/outbox.hpp"
 #include "manager-agent/status.hpp"
 #include "protocol/job.hpp"
@@ -36,6 +36,33 @@ protocol::Frame expect(Inbox& inbox, const std::string& type) {
     return std::move(*frame);
 }
 
+void remove_orphans(Outbox& outbox) {
+    virt::Connection libvirt(virt::default_uri());
+    const image::ImageCache cache(image::ImageCache::default_root());
+    for (const auto& line : vm::remove_leftovers(libvirt, cache.root().parent_path() / "runs",
+                                                 vm::Leftovers::orphaned)) {
+        outbox.status("removed " + line + ", left by a killed build");
+    }
+}
+
+// `gc`: right after the manager VM booted, every stopped worker; `gc all` (contractor gc):
+// workers of killed jobs and kept workers.
+int collect_garbage(vm::Leftovers rule) {
+    try {
+        virt::silence_libvirt_errors();
+        virt::Connection libvirt(virt::default_uri());
+        const image::ImageCache cache(image::ImageCache::default_root());
+        for (const auto& line :
+             vm::remove_leftovers(libvirt, cache.root().parent_path() / "runs", rule)) {
+            std::cout << "removed " << line << "\n";
+        }
+        return 0;
+    } catch (const std::exception& error) {
+        std::cerr << "contractor-manager: " << error.what() << "\n";
+        return to_int(ExitCode::infrastructure);
+    }
+}
+
 int serve() {
     util::install_cancel_handlers();
     // A CLI that went away must surface as a failed write (and a teardown), not kill us.
@@ -57,8 +84,10 @@ int serve() {
         }
         protocol::Job job = protocol::job_from_json(expect(inbox, "job").header);
         const Heartbeat heartbeat(outbox);
-        JobRunner runner(std::move(job), inbox, outbox);
-        outbox.send(runner.run());
+        // Workers of jobs whose CLI or agent was killed (kill -9 leaves no chance to clean up)
+        // go before this job's boots: the next build cleans up after the last.
+        remove_orphans(outbox);
+        outbox.send(to_json(run_job(job, inbox, outbox)));
         return 0;
     } catch (const Interrupted& interrupted) {
         // The CLI cancelled or went away; the runner has torn the worker down by now.
@@ -122,21 +151,12 @@ int run(int argc, char** argv) {
     if (command == "gc" && argc == 2) {
         // Run by the CLI right after the manager VM booted: workers of builds that its last
         // stop or crash cut short still have their definitions and run folders on its disk.
-        try {
-            virt::silence_libvirt_errors();
-            virt::Connection libvirt(virt::default_uri());
-            const image::ImageCache cache(image::ImageCache::default_root());
-            for (const auto& line : vm::remove_leftovers(
-                     libvirt, cache.root().parent_path() / "runs", vm::Leftovers::not_running)) {
-                std::cout << "removed " << line << "\n";
-            }
-            return 0;
-        } catch (const std::exception& error) {
-            std::cerr << "contractor-manager: " << error.what() << "\n";
-            return to_int(ExitCode::infrastructure);
-        }
+        return collect_garbage(vm::Leftovers::not_running);
     }
-    std::cerr << "usage: contractor-manager serve | status | gc\n"
+    if (command == "gc" && argc == 3 && std::string(argv[2]) == "all") {
+        return collect_garbage(vm::Leftovers::orphaned_and_kept);
+    }
+    std::cerr << "usage: contractor-manager serve | status | gc [all]\n"
                  "contractor-manager is started by contractor; it is not meant to be run by "
                  "hand.\n";
     return 2;

@@ -5,10 +5,8 @@
 // runs and reads in the disposable worker, never on the manager or the user's machine. Both
 // reach the network only through the gateway, with the provision policy.
 #include "connection/hop.hpp"
-#include "manager-agent/job_runner.hpp"
+#include "manager-agent/phases.hpp"
 #include "util/error.hpp"
-
-#include <array>
 
 namespace contractor::manager {
 
@@ -70,72 +68,50 @@ std::string playbook_command() {
            "ansible-playbook -i \"$folder/inventory\" \"$folder/playbook.json\" </dev/null\n";
 }
 
-// Streams a command's output to the CLI as provisioning log lines until it ends; returns its
-// exit status. `check` runs between reads (limits, cancellation).
-int stream_command(connection::RemoteCommand& command, Outbox& outbox,
-                   const std::function<void(std::size_t)>& check) {
-    std::array<char, 65536> buffer{};
-    for (;;) {
-        check(0);
-        const auto count =
-            command.read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
-        if (count && *count == 0) {
-            break;
-        }
-        if (count) {
-            outbox.log("stdout", "provision", std::string_view(buffer.data(), *count));
-            check(*count);
-        }
-    }
-    return command.wait();
-}
-
 } // namespace
 
-bool JobRunner::provision() {
-    const bool has_playbook = !job_.ansible.is_null() && !job_.ansible.empty();
-    if (job_.install.empty() && !has_playbook) {
-        return true;
+std::optional<std::string> provision(JobContext& context) {
+    const protocol::Job& job = context.job;
+    const bool has_playbook = !job.ansible.is_null() && !job.ansible.empty();
+    if (job.install.empty() && !has_playbook) {
+        return std::nullopt;
     }
-    begin_phase("provision");
-    open_gateway_tunnel();
-    const auto check = [this](std::size_t bytes) {
-        log_bytes_ += bytes;
-        check_limits();
+    context.worker.open_gateway_tunnel();
+    Outbox& outbox = context.outbox;
+    const auto to_log = [&outbox](std::string_view chunk) {
+        outbox.log("stdout", "provision", chunk);
     };
-    const auto to_stderr = [this](std::string_view chunk) {
-        log_bytes_ += chunk.size();
-        outbox_.log("stderr", "provision", chunk);
-    };
+    const auto to_stderr = context.pump.stderr_to(
+        [&outbox](std::string_view chunk) { outbox.log("stderr", "provision", chunk); });
 
-    if (!job_.install.empty()) {
+    if (!job.install.empty()) {
         std::string packages;
-        for (const auto& package : job_.install) {
+        for (const auto& package : job.install) {
             packages += " " + connection::shell_quote(package);
         }
-        outbox_.status("installing" + packages + " with apt");
-        auto command = chain_->last().start(
-            clock_reset() +
+        outbox.status("installing" + packages + " with apt");
+        auto command = context.worker.worker().start(
+            context.worker.clock_reset() +
                 "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
                 "--no-install-recommends -o Dpkg::Use-Pty=0 --" +
                 packages,
             to_stderr);
         command->close_write();
-        if (const int status = stream_command(*command, outbox_, check); status != 0) {
-            provision_failure_ =
-                "installing packages with apt failed (exit " + std::to_string(status) + ")";
-            return false;
+        if (const int status = context.pump.drain(*command, limits::Meter::log, to_log);
+            status != 0) {
+            return "installing packages with apt failed (exit " + std::to_string(status) + ")";
         }
     }
 
     if (has_playbook) {
-        outbox_.status("running the ansible playbook in the worker");
-        auto command = chain_->last().start(clock_reset() + playbook_command(), to_stderr);
+        outbox.status("running the ansible playbook in the worker");
+        auto command = context.worker.worker().start(
+            context.worker.clock_reset() + playbook_command(), to_stderr);
         const std::string playbook =
-            job_.ansible.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+            job.ansible.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
         command->write(playbook.data(), playbook.size());
         command->close_write();
-        const int status = stream_command(*command, outbox_, check);
+        const int status = context.pump.drain(*command, limits::Meter::log, to_log);
         if (status == no_ansible_status) {
             throw UsageError(
                 "the worker image has no ansible-playbook, and the spec's 'ansible:' playbook "
@@ -144,12 +120,11 @@ bool JobRunner::provision() {
                 "ansible-core in your image, or list Debian packages under 'install:' instead");
         }
         if (status != 0) {
-            provision_failure_ = "the ansible playbook failed (ansible-playbook exited with " +
-                                 std::to_string(status) + " in the worker)";
-            return false;
+            return "the ansible playbook failed (ansible-playbook exited with " +
+                   std::to_string(status) + " in the worker)";
         }
     }
-    return true;
+    return std::nullopt;
 }
 
 } // namespace contractor::manager

@@ -3,8 +3,7 @@
 // never unpacks what the worker sends (the CLI does, with its safety checks).
 #include "connection/hop.hpp"
 #include "gateway/gateway.hpp"
-#include "manager-agent/job_runner.hpp"
-#include "util/cancel.hpp"
+#include "manager-agent/phases.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -42,37 +41,36 @@ connection::ErrorSink keep_first(std::string& errors) {
 
 } // namespace
 
-void JobRunner::copy_in() {
-    begin_phase("copy-in");
+void copy_in(JobContext& context) {
     std::string errors;
     // /workspace is made here, owned by the SSH user, in the same command as the tar (no extra
-    // round trip): contractor's images have it, an image contractor did not build (a foreign
-    // cloud-init image) does not. sudo -n never waits for a password; the images' users have
-    // passwordless sudo.
-    auto tar = chain_->last().start(
-        clock_reset() + "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace && "
-                        "tar -x -f - -C /workspace --no-same-owner",
+    // round trip): contractor's images have it (and skip sudo, a second or two under TCG), an
+    // image contractor did not build (a foreign cloud-init image) does not. sudo -n never
+    // waits for a password; the images' users have passwordless sudo.
+    auto tar = context.worker.worker().start(
+        context.worker.clock_reset() +
+            "{ [ -d /workspace ] && [ -w /workspace ] || "
+            "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace; } && "
+            "tar -x -f - -C /workspace --no-same-owner",
         keep_first(errors));
-    outbox_.send({{"type", "send-input"}});
+    context.outbox.send({{"type", "send-input"}});
     std::uint64_t bytes = 0;
-    for (;;) {
-        check_limits();
-        auto frame = inbox_.next(std::chrono::milliseconds(200));
+    context.pump.feed(*tar, [&](std::chrono::milliseconds timeout) -> std::optional<std::string> {
+        auto frame = context.inbox.next(timeout);
         if (!frame) {
-            continue;
+            return std::string();
         }
         if (frame->type() == "data-end") {
-            break;
+            return std::nullopt;
         }
         if (frame->type() != "data") {
             throw InfrastructureError("the CLI sent '" + frame->type() +
                                       "' in the middle of the input stream");
         }
         bytes += frame->payload.size();
-        tar->write(frame->payload.data(), frame->payload.size());
-    }
-    tar->close_write();
-    if (const int status = tar->wait(); status != 0) {
+        return std::move(frame->payload);
+    });
+    if (const int status = context.pump.finish(*tar); status != 0) {
         throw InfrastructureError("making /workspace or unpacking the input in the worker "
                                   "failed (exit " +
                                   std::to_string(status) + "): " + errors);
@@ -80,79 +78,59 @@ void JobRunner::copy_in() {
     util::debug("manager", "copied " + std::to_string(bytes) + " bytes into the worker");
 }
 
-int JobRunner::run_build() {
-    begin_phase("build");
-    gateway_->set_rules(job_.network.build, "build");
-    if (!job_.network.build.empty()) {
-        open_gateway_tunnel();
+int run_build(JobContext& context) {
+    const protocol::Job& job = context.job;
+    context.worker.gateway().set_rules(job.network.build, "build");
+    if (!job.network.build.empty()) {
+        context.worker.open_gateway_tunnel();
     }
-    chain_->last().write_file(build_script, job_.build, 0755);
+    context.worker.worker().write_file(build_script, job.build, 0755);
+    Outbox& outbox = context.outbox;
     // set -e: a failing command fails the build, as in a Makefile recipe or a CI step.
-    auto build = chain_->last().start("cd /workspace/src && exec env -i " +
-                                          build_environment(job_, worker_gateway_port) +
-                                          " /bin/sh -e " + build_script + " </dev/null",
-                                      [this](std::string_view chunk) {
-                                          log_bytes_ += chunk.size();
-                                          outbox_.log("stderr", "build", chunk);
-                                      });
+    auto build = context.worker.worker().start(
+        "cd /workspace/src && exec env -i " + build_environment(job, worker_gateway_port) +
+            " /bin/sh -e " + build_script + " </dev/null",
+        context.pump.stderr_to(
+            [&outbox](std::string_view chunk) { outbox.log("stderr", "build", chunk); }));
     build->close_write();
-    std::array<char, 65536> buffer{};
-    for (;;) {
-        check_limits();
-        const auto count =
-            build->read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
-        if (count && *count == 0) {
-            break;
-        }
-        if (count) {
-            log_bytes_ += *count;
-            outbox_.log("stdout", "build", std::string_view(buffer.data(), *count));
-        }
-    }
-    const int status = build->wait();
-    check_limits();
-    return status;
+    return context.pump.drain(*build, limits::Meter::log, [&outbox](std::string_view chunk) {
+        outbox.log("stdout", "build", chunk);
+    });
 }
 
-void JobRunner::copy_out() {
-    begin_phase("copy-out");
+void copy_out(JobContext& context) {
     std::string errors;
     // As root: the build may have made files only root can read (sudo is the worker's).
-    auto tar = chain_->last().start("sudo tar -c -f - -C /workspace --numeric-owner .",
-                                    keep_first(errors));
+    auto tar = context.worker.worker().start("sudo tar -c -f - -C /workspace --numeric-owner .",
+                                             keep_first(errors));
     tar->close_write();
-    outbox_.send({{"type", "workspace"}});
-    // Tar headers and padding add a little to the file bytes; the CLI enforces the exact limit.
-    const std::uint64_t ceiling =
-        job_.limit("export-size") + job_.limit("export-size") / 8 + (16ULL << 20);
-    std::uint64_t bytes = 0;
-    std::array<char, 1 << 20> buffer{};
-    for (;;) {
-        if (util::cancel_requested()) {
-            throw Interrupted(util::cancel_signal());
+    context.outbox.send({{"type", "workspace"}});
+    // Every byte of the stream counts against export-size, headers and padding included: a
+    // stream of a million empty entries is 512 MB of headers. The CLI counts the same way.
+    int status = 0;
+    try {
+        status = context.pump.drain(*tar, limits::Meter::export_stream,
+                                    [&context](std::string_view chunk) {
+                                        context.outbox.send({{"type", "data"}}, chunk);
+                                    });
+    } catch (const std::exception& error) {
+        // The CLI is in the middle of the stream: it is told that the stream is cut short, so
+        // it keeps the workspace it had, and then gets the result or the error.
+        const auto* limit = dynamic_cast<const limits::LimitExceeded*>(&error);
+        try {
+            context.outbox.send(
+                {{"type", "data-end"},
+                 {"aborted", limit != nullptr ? std::string(limits::to_string(limit->hit().limit))
+                                              : std::string("error")}});
+        } catch (const std::exception&) {
         }
-        const auto count = tar->read(buffer.data(), buffer.size(), std::chrono::milliseconds(200));
-        if (count && *count == 0) {
-            break;
-        }
-        if (!count) {
-            continue;
-        }
-        bytes += *count;
-        if (bytes > ceiling) {
-            // The CLI has already refused the stream by now; stop reading a runaway worker.
-            tar->terminate();
-            break;
-        }
-        outbox_.send({{"type", "data"}}, std::string_view(buffer.data(), *count));
+        throw;
     }
-    outbox_.send({{"type", "data-end"}});
-    const int status = tar->wait();
-    workspace_sent_ = true;
+    context.outbox.send({{"type", "data-end"}});
     if (status != 0 && status != 1) {
         // GNU tar exits 1 when a file changed while it was read: still a usable workspace.
-        outbox_.status("packing the workspace in the worker ended with " + std::to_string(status) +
-                       ": " + errors);
+        context.outbox.status("packing the workspace in the worker ended with " +
+                              std::to_string(status) + ": " + errors);
     }
 }
 

@@ -7,6 +7,7 @@
 #include "util/escape.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -70,7 +71,9 @@ SafeExtractor::SafeExtractor(std::filesystem::path target, std::uint64_t size_li
         throw InfrastructureError(system_error("cannot open " + parent.string(), errno));
     }
     // Beside the target, so that commit() is a rename within one file system.
-    std::string pattern = (parent / ("." + name + ".contractor-XXXXXX")).string();
+    // The process id in the name lets a later run tell a killed run's folder from a live one.
+    std::string pattern =
+        (parent / ("." + name + ".contractor-" + std::to_string(getpid()) + "-XXXXXX")).string();
     if (mkdtemp(pattern.data()) == nullptr) {
         throw InfrastructureError(
             system_error("cannot create a temporary directory in " + parent.string(), errno));
@@ -82,6 +85,40 @@ SafeExtractor::SafeExtractor(std::filesystem::path target, std::uint64_t size_li
         remove_tree(parent_.get(), temporary_.filename());
         throw InfrastructureError(system_error("cannot open " + temporary_.string(), error));
     }
+}
+
+std::size_t remove_stale_temporaries(const std::filesystem::path& target) {
+    std::filesystem::path folder = target;
+    if (folder.filename().empty()) {
+        folder = folder.parent_path();
+    }
+    const std::string prefix = "." + folder.filename().string() + ".contractor-";
+    const std::filesystem::path parent = folder.has_parent_path() ? folder.parent_path() : ".";
+    const Fd parent_fd(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent_fd) {
+        return 0;
+    }
+    std::size_t removed = 0;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(parent, error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(prefix, 0) != 0) {
+            continue;
+        }
+        const std::string rest = name.substr(prefix.size());
+        const auto dash = rest.find('-');
+        if (dash == std::string::npos || dash == 0 ||
+            rest.find_first_not_of("0123456789") != dash) {
+            continue;
+        }
+        const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
+        if (::kill(pid, 0) == 0 || errno != ESRCH) {
+            continue; // its process still runs (or cannot be told): left alone
+        }
+        remove_tree(parent_fd.get(), name);
+        ++removed;
+    }
+    return removed;
 }
 
 SafeExtractor::~SafeExtractor() {

@@ -23,11 +23,16 @@ struct Rejected {
     std::string reason; // e.g. "path leaves the workspace", "setuid bit removed"
 };
 
+// The most refused entries listed one by one (in the summary and the report): a hostile stream
+// can hold millions; the rest are counted.
+inline constexpr std::size_t max_rejected_listed = 100;
+
 // What extract() did.
 struct ExtractResult {
-    std::uint64_t entries = 0; // entries present in the extracted tree
-    std::uint64_t bytes = 0;   // regular-file content written
-    std::vector<Rejected> rejected;
+    std::uint64_t entries = 0;      // entries present in the extracted tree
+    std::uint64_t bytes = 0;        // regular-file content written
+    std::vector<Rejected> rejected; // the first max_rejected_listed of them
+    std::uint64_t rejected_total = 0;
 };
 
 // What an extraction lets through beyond the rules that always hold.
@@ -70,6 +75,11 @@ class ForeignWorkspace : public UsageError {
 public:
     ForeignWorkspace(const std::filesystem::path& target, const std::string& what_it_is);
 };
+
+// Removes what killed runs left beside `target`: the temporary folders of extractions whose
+// process is gone (".NAME.contractor-PID-XXXXXX": a half-written tree, or the old tree a run
+// swapped out and was killed before removing). Never follows a symlink. Returns how many.
+std::size_t remove_stale_temporaries(const std::filesystem::path& target);
 
 // Extracts a tar stream that comes from an untrusted machine (the workspace coming back from a
 // worker VM) so that nothing lands outside `target` and `target` is replaced only by a

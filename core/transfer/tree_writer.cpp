@@ -160,8 +160,14 @@ void TreeWriter::add(TarReader& reader, archive_entry* entry) {
     try {
         place(reader, entry);
     } catch (const Rejection& rejection) {
-        result_.rejected.push_back(
-            {rejection.path.empty() ? current_name_ : rejection.path, rejection.reason});
+        reject(rejection.path.empty() ? current_name_ : rejection.path, rejection.reason);
+    }
+}
+
+void TreeWriter::reject(const std::string& path, const std::string& reason) {
+    ++result_.rejected_total;
+    if (result_.rejected.size() < max_rejected_listed) {
+        result_.rejected.push_back({path, reason});
     }
 }
 
@@ -436,7 +442,7 @@ bool TreeWriter::clear_slot(int parent_fd, const Parts& parts, bool directory) {
 mode_t TreeWriter::permissions(archive_entry* entry) {
     const mode_t mode = archive_entry_perm(entry);
     if ((mode & (S_ISUID | S_ISGID | S_ISVTX)) != 0) {
-        result_.rejected.push_back({current_name_, special_bits_removed(mode)});
+        reject(current_name_, special_bits_removed(mode));
     }
     return mode & (S_IRWXU | S_IRWXG | S_IRWXO);
 }
@@ -484,7 +490,7 @@ void TreeWriter::refuse_bare_repositories() {
             }
             files_.erase(path);
             symlinks_.erase(path);
-            result_.rejected.push_back({path, std::string(bare_repository_reason)});
+            reject(path, std::string(bare_repository_reason));
             --result_.entries;
         }
     }
@@ -509,7 +515,7 @@ void TreeWriter::verify_symlinks() {
         if (!parent || unlinkat(parent.get(), parts.back().c_str(), 0) != 0) {
             fail("remove", path, errno);
         }
-        result_.rejected.push_back({name, reason});
+        reject(name, reason);
         --result_.entries;
     }
 }

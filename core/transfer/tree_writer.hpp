@@ -50,6 +50,8 @@ public:
     void finish();
 
 private:
+    // Records a refused or changed entry: listed up to max_rejected_listed, counted always.
+    void reject(const std::string& path, const std::string& reason);
     using Parts = std::vector<std::string>;
     struct DirectoryMetadata {
         mode_t mode;

@@ -61,6 +61,13 @@ std::string Domain::state() const {
     }
 }
 
+bool Domain::paused_on_io_error() const {
+    int state = VIR_DOMAIN_NOSTATE;
+    int reason = 0;
+    return virDomainGetState(domain_.get(), &state, &reason, 0) == 0 &&
+           state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_IOERROR;
+}
+
 std::string Domain::xml() const {
     char* text = virDomainGetXMLDesc(domain_.get(), 0);
     if (text == nullptr) {

@@ -39,6 +39,9 @@ public:
     bool is_active() const;
     // libvirt's state in words: "running", "paused", "shut off", "crashed", ...
     std::string state() const;
+    // QEMU paused the guest because a write to one of its disks failed on the host (a full
+    // host disk: QEMU's default werror=enospc/stop).
+    bool paused_on_io_error() const;
     // The domain's current XML description.
     std::string xml() const;
     // Guest CPU time over all vCPUs so far, in seconds; nullopt when libvirt cannot tell

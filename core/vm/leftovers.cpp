@@ -1,5 +1,7 @@
 #include "vm/leftovers.hpp"
 
+#include "vm/lease.hpp"
+
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -57,8 +59,21 @@ std::vector<std::string> remove_leftovers(virt::Connection& connection,
     }
     for (const auto& name : names) {
         auto domain = connection.find(name);
-        const bool in_use =
-            rule == Leftovers::owner_gone ? owner_alive(name) : domain && domain->is_active();
+        const auto lease = read_lease(runs_directory / name);
+        bool in_use = false;
+        switch (rule) {
+        case Leftovers::not_running:
+            in_use = domain && domain->is_active();
+            break;
+        case Leftovers::orphaned:
+            in_use =
+                lease ? lease->kind == LeaseKind::kept || holder_alive(*lease) : owner_alive(name);
+            break;
+        case Leftovers::orphaned_and_kept:
+            in_use =
+                lease ? lease->kind == LeaseKind::build && holder_alive(*lease) : owner_alive(name);
+            break;
+        }
         if (in_use) {
             continue;
         }

@@ -9,19 +9,22 @@
 namespace contractor::vm {
 
 // Whether the process that created VM `name` ("contractor-worker-PID-RANDOM") is still alive:
-// its VM is in use and must be left alone.
+// its VM is in use and must be left alone. For run folders without a lease (vm/lease.hpp).
 bool owner_alive(const std::string& name);
 
-// Which VMs count as left over: those whose owning process is gone (a killed run, a kept
-// worker), or, right after the machine holding them booted (the manager VM), every one that
-// is not running: no build can own a stopped worker, and process ids of the last boot mean
-// nothing now.
-enum class Leftovers { owner_gone, not_running };
+// Which VMs count as left over:
+//  - orphaned: a job's worker whose owning process is gone (a killed CLI or agent); kept
+//    workers stay. Checked at the start of every job, so the next build cleans up.
+//  - orphaned_and_kept: those, and workers kept for debugging (`contractor gc`).
+//  - not_running: right after the machine holding them booted (the manager VM), every one
+//    that is not running: no build can own a stopped worker, and process ids of the last
+//    boot mean nothing now.
+enum class Leftovers { orphaned, orphaned_and_kept, not_running };
 
 // Destroys and undefines every contractor VM that is left over and deletes its run folder
 // under `runs_directory`. Returns what it removed, one line each.
 std::vector<std::string> remove_leftovers(virt::Connection& connection,
                                           const std::filesystem::path& runs_directory,
-                                          Leftovers rule = Leftovers::owner_gone);
+                                          Leftovers rule);
 
 } // namespace contractor::vm

@@ -7,6 +7,7 @@
 #include "util/log.hpp"
 #include "util/text.hpp"
 #include "virt/domain_xml.hpp"
+#include "vm/lease.hpp"
 #include "vm/seed.hpp"
 
 #include <nlohmann/json.hpp>
@@ -77,6 +78,9 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     fs::create_directories(machine->run_directory_);
     fs::permissions(machine->run_directory_, fs::perms::owner_all);
     const fs::path run = machine->run_directory_;
+    // Before the domain exists: a process killed from here on leaves a folder whose lease says
+    // whose it was, and the next job or `contractor gc` removes it.
+    write_lease(run, lease_for_this_process(LeaseKind::build));
 
     const fs::path image = fs::absolute(request.image);
     if (!fs::is_regular_file(image)) {
@@ -181,6 +185,11 @@ Machine::~Machine() {
     fs::remove_all(run_directory_, error);
 }
 
+void Machine::keep() {
+    write_lease(run_directory_, lease_for_this_process(LeaseKind::kept));
+    keep_ = true;
+}
+
 std::uint64_t Machine::disk_usage() const {
     struct stat status {};
     if (::stat((run_directory_ / "disk.qcow2").c_str(), &status) != 0) {
@@ -190,16 +199,28 @@ std::uint64_t Machine::disk_usage() const {
 }
 
 std::string Machine::console_tail(std::size_t lines) const {
-    std::ifstream in(run_directory_ / "console.log", std::ios::binary);
+    // Only the end is read: the guest writes the console, and a hostile one floods it (the
+    // watchdog caps its size, but it grows between two looks).
+    constexpr std::streamoff window = 64 * 1024;
+    std::ifstream in(console_path(), std::ios::binary | std::ios::ate);
+    const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : 0;
+    in.seekg(std::max<std::streamoff>(0, size - window));
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return proc::tail_lines(text, lines);
 }
 
-void Machine::wait_until_ready(std::chrono::seconds timeout) {
+std::filesystem::path Machine::console_path() const {
+    return run_directory_ / "console.log";
+}
+
+void Machine::wait_until_ready(std::chrono::seconds timeout, const std::function<void()>& check) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string last_error = "nothing answered on the SSH port";
     int attempts = 0;
     while (std::chrono::steady_clock::now() < deadline) {
+        if (check) {
+            check();
+        }
         if (util::cancel_requested()) {
             throw Interrupted(util::cancel_signal());
         }

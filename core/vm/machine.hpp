@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,8 +50,9 @@ public:
 
     // Waits until sshd accepts the per-boot key with the pinned host key. Throws
     // InfrastructureError naming the cause and the last console lines when the VM stops or
-    // `timeout` passes.
-    void wait_until_ready(std::chrono::seconds timeout);
+    // `timeout` passes. `check` runs between attempts (a job's budget: it throws to stop
+    // waiting); an attempt in progress is ended by the watchdog stopping the VM.
+    void wait_until_ready(std::chrono::seconds timeout, const std::function<void()>& check = {});
 
     // The SSH session that proved the VM ready, for the caller to keep using: inside the
     // manager VM under TCG every new SSH connection costs the worker's sshd most of a minute.
@@ -62,10 +64,16 @@ public:
     bool boots_direct_kernel() const { return direct_kernel_; }
     // When define+start returned.
     std::chrono::steady_clock::time_point started_at() const { return started_at_; }
-    // The last `lines` lines the VM printed on its serial console.
+    // The serial console's log file (written by QEMU, its content by the guest).
+    std::filesystem::path console_path() const;
+    // The last `lines` lines the VM printed on its serial console (from its last 64 KiB).
     std::string console_tail(std::size_t lines) const;
-    // Keeps the run's files and domain when destroyed (for debugging).
-    void keep() { keep_ = true; }
+    // Pulls the plug now (the domain is destroyed, its files stay until this object goes away).
+    // Never waits for the guest; safe to call from another thread while this one waits on it.
+    void stop() { domain_->destroy(); }
+    // Keeps the run's files and domain when destroyed (for debugging), under a "kept" lease:
+    // the start of a job leaves it alone, `contractor gc` removes it.
+    void keep();
     // The libvirt domain, for usage figures.
     const virt::Domain& domain() const { return *domain_; }
     // The folder holding the overlay, seed, console log and credentials of this VM.

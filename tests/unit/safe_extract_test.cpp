@@ -487,3 +487,26 @@ TEST_CASE("a target that turns foreign while the build runs is refused at commit
     CHECK_THROWS_AS(extractor.commit(), transfer::ForeignWorkspace);
     CHECK(names_in(target) == std::set<std::string>{"notes.txt"});
 }
+
+TEST_CASE("a killed run's unfinished workspace folder is removed, a live one's kept",
+          "[transfer]") {
+    TemporaryDirectory scratch;
+    const auto target = scratch.path() / "ws";
+    // A process id that does not exist: pid_max is at most 2^22.
+    const auto dead = scratch.path() / ".ws.contractor-99999999-abcdef";
+    const auto live = scratch.path() / (".ws.contractor-" + std::to_string(getpid()) + "-abcdef");
+    const auto other = scratch.path() / ".other.contractor-99999999-abcdef";
+    for (const auto& folder : {dead, live, other}) {
+        std::filesystem::create_directories(folder / "deep");
+        std::ofstream(folder / "deep" / "file") << "half-written";
+    }
+    // A symlink inside is removed as a link, never followed.
+    std::filesystem::create_directories(scratch.path() / "outside");
+    std::ofstream(scratch.path() / "outside" / "keep") << "keep";
+    std::filesystem::create_directory_symlink(scratch.path() / "outside", dead / "link");
+    REQUIRE(transfer::remove_stale_temporaries(target) == 1);
+    REQUIRE_FALSE(std::filesystem::exists(dead));
+    REQUIRE(std::filesystem::exists(live / "deep" / "file"));
+    REQUIRE(std::filesystem::exists(other / "deep" / "file"));
+    REQUIRE(std::filesystem::exists(scratch.path() / "outside" / "keep"));
+}

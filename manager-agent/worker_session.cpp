@@ -1,11 +1,11 @@
-#include "manager-agent/job_runner.hpp"
+#include "manager-agent/worker_session.hpp"
 
+#include "connection/chain.hpp"
 #include "gateway/gateway.hpp"
 #include "image/cache.hpp"
+#include "manager-agent/watchdog.hpp"
 #include "proc/process.hpp"
-#include "util/cancel.hpp"
 #include "util/error.hpp"
-#include "util/log.hpp"
 #include "util/private_file.hpp"
 #include "virt/accel.hpp"
 #include "virt/libvirt.hpp"
@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <sys/stat.h>
 #include <thread>
-#include <unistd.h>
 
 namespace contractor::manager {
 namespace fs = std::filesystem;
@@ -24,10 +24,11 @@ using nlohmann::ordered_json;
 
 namespace {
 
-// How long a worker may take to boot before the build is called an infrastructure failure.
-// Under TCG the worker needs about 8 s; inside the manager VM under TCG about 390 s, and more
-// with two booting side by side. A kernel panic stops the domain at once (panic=-1), so this
-// bound only matters for a worker that hangs.
+// How long a worker may take to boot before the build is called an infrastructure failure
+// (the job's timeout and CPU time are checked throughout as well). Under TCG the worker needs
+// about 10 s; inside the manager VM under TCG about 400 s, and more with two booting side by
+// side. A kernel panic stops the domain at once (panic=-1), so this bound only matters for a
+// worker that hangs.
 constexpr std::chrono::seconds boot_timeout(1500);
 
 // How long the worker's sshd may take to open the way to the gateway (a new SSH connection:
@@ -47,8 +48,12 @@ constexpr std::chrono::seconds channel_patience(300);
 // Only for TCG: with KVM the guest runs at its own speed.
 constexpr unsigned nested_instruction_clock_shift = 4;
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+std::uint64_t allocated_bytes(const fs::path& file) {
+    struct stat status {};
+    if (::stat(file.c_str(), &status) != 0) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(status.st_blocks) * 512;
 }
 
 std::string format_seconds(double seconds) {
@@ -59,57 +64,39 @@ std::string format_seconds(double seconds) {
 
 } // namespace
 
-JobRunner::JobRunner(protocol::Job job, Inbox& inbox, Outbox& outbox)
-    : job_(std::move(job)), inbox_(inbox), outbox_(outbox),
-      started_(std::chrono::steady_clock::now()) {}
+// The host's view of one Machine, for the watchdog.
+class MachineProbe : public WorkerProbe {
+public:
+    MachineProbe(vm::Machine& machine, std::uint64_t image_allocation)
+        : machine_(machine), image_allocation_(image_allocation) {}
 
-JobRunner::~JobRunner() = default;
+    std::optional<double> cpu_seconds() override { return machine_.domain().cpu_seconds(); }
+    std::uint64_t disk_allocation() override { return machine_.disk_usage() + image_allocation_; }
+    bool paused_on_write_error() override { return machine_.domain().paused_on_io_error(); }
+    std::uint64_t console_size() override {
+        struct stat status {};
+        return ::stat(machine_.console_path().c_str(), &status) == 0
+                   ? static_cast<std::uint64_t>(status.st_size)
+                   : 0;
+    }
+    std::string console_bytes(std::uint64_t offset, std::size_t limit) override {
+        std::ifstream in(machine_.console_path(), std::ios::binary);
+        in.seekg(static_cast<std::streamoff>(offset));
+        std::string text(limit, '\0');
+        in.read(text.data(), static_cast<std::streamsize>(limit));
+        text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+        return text;
+    }
+    void stop() override { machine_.stop(); }
 
-void JobRunner::begin_phase(const std::string& name) {
-    end_phase();
-    current_phase_.emplace(name, std::chrono::steady_clock::now());
-    outbox_.phase(name);
-}
+private:
+    vm::Machine& machine_;
+    std::uint64_t image_allocation_;
+};
 
-void JobRunner::end_phase() {
-    if (current_phase_) {
-        phases_.emplace_back(current_phase_->first, seconds_since(current_phase_->second));
-        current_phase_.reset();
-    }
-}
-
-void JobRunner::check_limits() {
-    if (util::cancel_requested()) {
-        throw Interrupted(util::cancel_signal());
-    }
-    const double elapsed = seconds_since(started_);
-    if (elapsed > static_cast<double>(job_.limit("timeout"))) {
-        throw LimitHit{"timeout", "the build ran for " + format_seconds(elapsed) +
-                                      ", over its limit of " +
-                                      std::to_string(job_.limit("timeout")) + " s"};
-    }
-    if (log_bytes_ > job_.limit("log-size")) {
-        throw LimitHit{"log-size", "the build printed more than " +
-                                       std::to_string(job_.limit("log-size")) + " bytes"};
-    }
-    // libvirt's CPU time is cheap to read, but not free: once a second is enough to stop a
-    // runaway build within a second of its budget.
-    const auto now = std::chrono::steady_clock::now();
-    if (machine_ && now - last_cpu_check_ >= std::chrono::seconds(1)) {
-        last_cpu_check_ = now;
-        if (const auto cpu = machine_->domain().cpu_seconds()) {
-            last_cpu_seconds_ = cpu;
-            if (*cpu > static_cast<double>(job_.limit("cpu-time"))) {
-                throw LimitHit{"cpu-time", "the worker used " + format_seconds(*cpu) +
-                                               " of CPU time, over its limit of " +
-                                               std::to_string(job_.limit("cpu-time")) + " s"};
-            }
-        }
-    }
-}
-
-void JobRunner::boot() {
-    begin_phase("boot");
+WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, Outbox& outbox)
+    : job_(job), budget_(budget), outbox_(outbox) {
+    const auto started = std::chrono::steady_clock::now();
     const image::ImageCache cache(image::ImageCache::default_root());
     fs::path image;
     std::optional<image::CachedImage> entry_to_boot;
@@ -154,24 +141,35 @@ void JobRunner::boot() {
     if (instruction_clock_) {
         request.instruction_clock_shift = nested_instruction_clock_shift;
     }
-    request.memory_bytes = job_.limit("memory");
+    request.memory_bytes = budget_.allowance().memory_bytes;
     request.vcpus = static_cast<unsigned>(job_.limit("cpus"));
-    request.disk_bytes = job_.limit("disk");
+    request.disk_bytes = budget_.allowance().disk_bytes;
     request.runs_directory = cache.root().parent_path() / "runs";
     machine_ = vm::Machine::boot(*libvirt_, cache, request);
-    outbox_.status("worker " + machine_->name() + " is booting (" +
-                   std::string(virt::to_string(request.accel)) + ")");
-    machine_->wait_until_ready(boot_timeout);
+    probe_ = std::make_unique<MachineProbe>(*machine_, allocated_bytes(image));
+    watchdog_ = std::make_unique<Watchdog>(budget_, *probe_);
+    outbox_.status("worker " + machine_->name() + " is booting (" + accel_ + ")");
+    machine_->wait_until_ready(boot_timeout, [this] { budget_.check(); });
+    budget_.check();
     chain_ = std::make_unique<connection::Chain>();
     // The session that proved the worker ready: a new one would cost the worker's sshd most
     // of a minute inside the manager VM under TCG.
     auto session = machine_->take_ready_session();
     session->set_channel_patience(channel_patience);
     chain_->add_ssh(machine_->endpoint(), std::move(session));
-    outbox_.status("worker ready after " + format_seconds(seconds_since(current_phase_->second)));
+    outbox_.status(
+        "worker ready after " +
+        format_seconds(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()));
 }
 
-void JobRunner::write_ssh_credentials(const fs::path& folder) const {
+WorkerSession::~WorkerSession() = default;
+
+connection::Hop& WorkerSession::worker() {
+    return chain_->last();
+}
+
+void WorkerSession::write_ssh_credentials(const fs::path& folder) const {
     fs::create_directories(folder);
     fs::permissions(folder, fs::perms::owner_all);
     const auto& endpoint = machine_->endpoint();
@@ -181,7 +179,7 @@ void JobRunner::write_ssh_credentials(const fs::path& folder) const {
                                                          " " + endpoint.pinned_host_key + "\n");
 }
 
-void JobRunner::open_gateway_tunnel() {
+void WorkerSession::open_gateway_tunnel() {
     if (gateway_tunnel_) {
         return;
     }
@@ -220,13 +218,16 @@ void JobRunner::open_gateway_tunnel() {
         folder / "ssh.log");
     // ssh says "remote forward success" (at -v) once the worker's sshd listens on the port.
     // Its log is read here, in the manager: asking the worker instead (ss in a loop) cost
-    // seconds of its only vCPU per try inside the manager VM under TCG.
+    // seconds of its only vCPU per try inside the manager VM under TCG. ssh's log is ours
+    // (written by our ssh at -v), but what the worker's sshd sends shows in it: only its first
+    // 64 KiB are read.
     const fs::path log = folder / "ssh.log";
     const auto deadline = std::chrono::steady_clock::now() + tunnel_timeout;
     for (;;) {
         std::ifstream in(log);
-        const std::string text((std::istreambuf_iterator<char>(in)),
-                               std::istreambuf_iterator<char>());
+        std::string text(64 * 1024, '\0');
+        in.read(text.data(), static_cast<std::streamsize>(text.size()));
+        text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
         if (text.find("remote forward success") != std::string::npos) {
             break;
         }
@@ -239,7 +240,7 @@ void JobRunner::open_gateway_tunnel() {
                     "; ssh said:\n" + proc::tail_lines(text, 5),
                 "the worker's console shows whether its sshd still answers");
         }
-        check_limits();
+        budget_.check();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     // apt is told to use it.
@@ -247,14 +248,19 @@ void JobRunner::open_gateway_tunnel() {
     const std::string apt_config =
         "Acquire::http::Proxy \"" + proxy + "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
     std::string output;
-    if (chain_->last().run(clock_reset() + "printf '%s' '" + apt_config +
-                               "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
-                           output) != 0) {
+    if (worker().run(clock_reset() + "printf '%s' '" + apt_config +
+                         "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
+                     output) != 0) {
         throw InfrastructureError("cannot point the worker's apt at the gateway: " + output);
     }
+    budget_.check();
 }
 
-std::string JobRunner::clock_reset() const {
+void WorkerSession::look_now() {
+    watchdog_->look();
+}
+
+std::string WorkerSession::clock_reset() const {
     if (!instruction_clock_) {
         return {};
     }
@@ -266,42 +272,37 @@ std::string JobRunner::clock_reset() const {
     return "sudo -n date -u -s @" + std::to_string(now) + " >/dev/null 2>&1; ";
 }
 
-ordered_json JobRunner::usage() const {
+ordered_json WorkerSession::usage() const {
     ordered_json network = {{"bytes_up", 0},
                             {"bytes_down", 0},
                             {"allowed", 0},
                             {"blocked", 0},
                             {"attempts", ordered_json::array()}};
-    if (gateway_) {
-        const auto gateway_usage = gateway_->usage();
-        network["bytes_up"] = gateway_usage.bytes_up;
-        network["bytes_down"] = gateway_usage.bytes_down;
-        int allowed = 0;
-        int blocked = 0;
-        for (const auto& attempt : gateway_usage.attempts) {
-            (attempt.allowed ? allowed : blocked) += 1;
-            network["attempts"].push_back({{"host", attempt.host},
-                                           {"port", attempt.port},
-                                           {"protocol", policy::to_string(attempt.protocol)},
-                                           {"phase", attempt.phase},
-                                           {"allowed", attempt.allowed}});
-        }
-        network["allowed"] = allowed;
-        network["blocked"] = blocked;
+    const auto gateway_usage = gateway_->usage();
+    network["bytes_up"] = gateway_usage.bytes_up;
+    network["bytes_down"] = gateway_usage.bytes_down;
+    int allowed = 0;
+    int blocked = 0;
+    for (const auto& attempt : gateway_usage.attempts) {
+        (attempt.allowed ? allowed : blocked) += 1;
+        network["attempts"].push_back({{"host", attempt.host},
+                                       {"port", attempt.port},
+                                       {"protocol", policy::to_string(attempt.protocol)},
+                                       {"phase", attempt.phase},
+                                       {"allowed", attempt.allowed}});
     }
-    double cpu = last_cpu_seconds_.value_or(0.0);
-    if (machine_) {
-        cpu = machine_->domain().cpu_seconds().value_or(cpu);
-    }
+    network["allowed"] = allowed;
+    network["blocked"] = blocked;
+    const auto spent = budget_.usage();
+    const double cpu = machine_->domain().cpu_seconds().value_or(spent.cpu_seconds);
     return {{"cpu_seconds", std::round(cpu * 100) / 100},
-            {"disk_bytes", machine_ ? machine_->disk_usage() : 0},
+            {"disk_bytes", machine_->disk_usage()},
+            {"log_bytes", spent.log_bytes},
+            {"export_bytes", spent.export_bytes},
             {"network", network}};
 }
 
-void JobRunner::keep_worker_for_debugging(ordered_json& result) {
-    if (!job_.keep_worker || !machine_) {
-        return;
-    }
+std::string WorkerSession::keep_for_debugging() {
     // The credentials stay in the run folder, readable by this user only, for `contractor
     // shell`; `contractor gc` removes the worker and the folder.
     const fs::path access = machine_->run_directory() / "access.json";
@@ -314,67 +315,7 @@ void JobRunner::keep_worker_for_debugging(ordered_json& result) {
     util::write_private_file(machine_->run_directory() / "client_key",
                              machine_->endpoint().private_key);
     machine_->keep();
-    result["worker"] = machine_->name();
-}
-
-ordered_json JobRunner::run() {
-    ordered_json result = {{"type", "result"}};
-    std::optional<LimitHit> limit;
-    int build_status = -1;
-    bool provisioned = true;
-    try {
-        boot();
-        provisioned = provision();
-        if (provisioned) {
-            copy_in();
-            build_status = run_build();
-        }
-    } catch (const LimitHit& hit) {
-        limit = hit;
-    }
-    // The workspace comes back whatever the build did, so its logs can be read; after a hard
-    // limit the worker is stopped at once instead and nothing comes back.
-    if (!limit && provisioned) {
-        copy_out();
-    }
-    end_phase();
-
-    if (limit) {
-        result["result"] = "limit-exceeded";
-        result["exit_code"] = to_int(ExitCode::limit_exceeded);
-        result["limit"] = limit->limit;
-        result["message"] = limit->message;
-    } else if (!provisioned) {
-        const auto blocked = usage()["network"]["blocked"].get<int>();
-        result["result"] = blocked > 0 ? "network-violation" : "build-failed";
-        result["exit_code"] =
-            to_int(blocked > 0 ? ExitCode::limit_exceeded : ExitCode::build_failed);
-        result["message"] =
-            provision_failure_ + (blocked > 0 ? " (the worker tried to reach a host the provision "
-                                                "policy does not allow)"
-                                              : "");
-    } else if (build_status != 0) {
-        result["result"] = "build-failed";
-        result["exit_code"] = to_int(ExitCode::build_failed);
-        result["message"] = "the build script exited with " + std::to_string(build_status);
-    } else {
-        result["result"] = "success";
-        result["exit_code"] = 0;
-        result["message"] = "the build succeeded";
-    }
-    result["build_exit_status"] = build_status;
-    result["workspace_exported"] = workspace_sent_;
-    ordered_json phases = ordered_json::array();
-    for (const auto& [name, seconds] : phases_) {
-        phases.push_back({{"name", name}, {"seconds", std::round(seconds * 100) / 100}});
-    }
-    result["phases"] = phases;
-    result["usage"] = usage();
-    result["accel"] = accel_;
-    if (result["exit_code"] != 0) {
-        keep_worker_for_debugging(result);
-    }
-    return result;
+    return machine_->name();
 }
 
 } // namespace contractor::manager

@@ -1,0 +1,122 @@
+#pragma once
+
+#include "util/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+// The budget of one job: every hard limit the manager enforces, in one place, fed by the pump
+// (bytes the worker sends), the watchdog (CPU time, disk, console) and the clock. A crossed
+// limit is recorded once (the first one stays) and thrown by check(), which every wait calls.
+namespace contractor::limits {
+
+enum class Limit { timeout, cpu_time, memory, disk, log_size, export_size };
+
+// The limit's key in the spec: "timeout", "cpu-time", "memory", "disk", "log-size",
+// "export-size".
+std::string_view to_string(Limit limit);
+
+// One limit crossed: what the build had used when it was stopped against what it was allowed,
+// in the limit's unit (seconds for timeout and cpu-time, bytes for the others).
+struct LimitHit {
+    Limit limit = Limit::timeout;
+    double used = 0;
+    double allowed = 0;
+    std::string detail; // what happened, in words: "the kernel killed python3 (pid 154)"
+
+    // "cpu-time: the worker used 61.2 s of CPU time, over its limit of 60 s (1.2 s over)".
+    std::string message() const;
+    double overshoot() const { return used > allowed ? used - allowed : 0; }
+};
+
+// A hard limit was crossed: exit code 3.
+class LimitExceeded : public Error {
+public:
+    explicit LimitExceeded(LimitHit hit);
+    const LimitHit& hit() const { return hit_; }
+
+private:
+    LimitHit hit_;
+};
+
+// What one job may use.
+struct Allowance {
+    std::chrono::seconds timeout{7200};
+    double cpu_seconds = 3600;
+    std::uint64_t memory_bytes = 1ULL << 30;
+    std::uint64_t disk_bytes = 8ULL << 30;
+    std::uint64_t log_bytes = 64ULL << 20;
+    std::uint64_t export_bytes = 4ULL << 30;
+};
+
+// The share of the disk limit at which the host counts the worker's disk as full: the overlay
+// plus the image under it, as the host sees them. A worker that filled its filesystem as its
+// unprivileged user reached 96.7% here (ext4 keeps 5% for root); 90% leaves room for the
+// filesystem's own metadata.
+inline constexpr double disk_full_share = 0.9;
+
+// The serial console counts against log-size on its own, never below this: a normal boot
+// prints a few hundred bytes, a cloud-init image's a few hundred KiB.
+inline constexpr std::uint64_t console_floor_bytes = 1ULL << 20;
+
+// Usage so far, for the report.
+struct Usage {
+    double elapsed_seconds = 0;
+    double cpu_seconds = 0;
+    std::uint64_t log_bytes = 0;
+    std::uint64_t console_bytes = 0;
+    std::uint64_t export_bytes = 0;
+    std::uint64_t disk_bytes = 0; // the host's view: overlay and image allocation
+};
+
+// Thread-safe: the pump charges it on the job's thread, the watchdog on its own.
+class Budget {
+public:
+    explicit Budget(Allowance allowance,
+                    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
+
+    const Allowance& allowance() const { return allowance_; }
+    std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+
+    // Charges `bytes` of output (stdout or stderr, any phase) and returns how many of them fit
+    // in log-size: the caller passes on only those. Crossing records the hit.
+    std::uint64_t charge_log(std::uint64_t bytes);
+    // Charges bytes of the returning workspace stream, everything in it (headers, padding,
+    // content); returns how many fit in export-size. Crossing records the hit.
+    std::uint64_t charge_export(std::uint64_t bytes);
+    // The console log's size now; over max(log-size, console_floor_bytes) records a log-size hit.
+    void observe_console(std::uint64_t bytes);
+    // Guest CPU seconds so far (boot included); over cpu-time records the hit.
+    void observe_cpu(double seconds);
+    // The worker's disk as the host sees it; at disk_full_share of disk records the hit.
+    void observe_disk(std::uint64_t allocated_bytes);
+    // Checks the deadline against `now`; past it records the hit.
+    void
+    observe_clock(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+    // Records a hit found elsewhere (an OOM kill on the console, a paused disk). The first hit
+    // stays; later ones are ignored.
+    void record(LimitHit hit);
+
+    // Throws Interrupted when the job was cancelled, LimitExceeded when a limit has been
+    // crossed (the deadline is checked now). Called in every wait on the worker.
+    void check();
+    // The recorded hit, if any (without checking the clock).
+    std::optional<LimitHit> hit() const;
+    Usage usage() const;
+
+private:
+    void record_locked(LimitHit hit);
+
+    const Allowance allowance_;
+    const std::chrono::steady_clock::time_point start_;
+    const std::chrono::steady_clock::time_point deadline_;
+    mutable std::mutex mutex_;
+    Usage usage_;
+    std::optional<LimitHit> hit_;
+};
+
+} // namespace contractor::limits

@@ -1,0 +1,215 @@
+#include "manager-agent/job.hpp"
+
+#include "limits/pump.hpp"
+#include "manager-agent/phases.hpp"
+#include "manager-agent/worker_session.hpp"
+#include "util/cancel.hpp"
+#include "util/error.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+namespace contractor::manager {
+using nlohmann::ordered_json;
+
+namespace {
+
+// Times the phases and tells the CLI when one starts.
+class PhaseClock {
+public:
+    explicit PhaseClock(Outbox& outbox) : outbox_(outbox) {}
+
+    void begin(const std::string& name) {
+        end();
+        current_ = name;
+        started_ = std::chrono::steady_clock::now();
+        outbox_.phase(name);
+    }
+    void end() {
+        if (!current_.empty()) {
+            phases_.push_back({current_, std::chrono::duration<double>(
+                                             std::chrono::steady_clock::now() - started_)
+                                             .count()});
+            current_.clear();
+        }
+    }
+    std::vector<PhaseTime> finish() {
+        end();
+        return phases_;
+    }
+
+private:
+    Outbox& outbox_;
+    std::string current_;
+    std::chrono::steady_clock::time_point started_;
+    std::vector<PhaseTime> phases_;
+};
+
+ordered_json budget_usage(const limits::Budget& budget) {
+    const auto spent = budget.usage();
+    return {{"cpu_seconds", std::round(spent.cpu_seconds * 100) / 100},
+            {"disk_bytes", spent.disk_bytes},
+            {"log_bytes", spent.log_bytes},
+            {"export_bytes", spent.export_bytes},
+            {"network",
+             {{"bytes_up", 0},
+              {"bytes_down", 0},
+              {"allowed", 0},
+              {"blocked", 0},
+              {"attempts", ordered_json::array()}}}};
+}
+
+} // namespace
+
+std::string_view to_string(Outcome outcome) {
+    switch (outcome) {
+    case Outcome::success:
+        return "success";
+    case Outcome::build_failed:
+    case Outcome::provision_failed:
+        return "build-failed";
+    case Outcome::network_violation:
+        return "network-violation";
+    case Outcome::limit_exceeded:
+        return "limit-exceeded";
+    }
+    return "error";
+}
+
+ExitCode exit_code(Outcome outcome) {
+    switch (outcome) {
+    case Outcome::success:
+        return ExitCode::success;
+    case Outcome::build_failed:
+    case Outcome::provision_failed:
+        return ExitCode::build_failed;
+    case Outcome::network_violation:
+    case Outcome::limit_exceeded:
+        return ExitCode::limit_exceeded;
+    }
+    return ExitCode::infrastructure;
+}
+
+limits::Allowance allowance_for(const protocol::Job& job) {
+    limits::Allowance allowance;
+    allowance.timeout = std::chrono::seconds(job.limit("timeout"));
+    allowance.cpu_seconds = static_cast<double>(job.limit("cpu-time"));
+    allowance.memory_bytes = job.limit("memory");
+    allowance.disk_bytes = job.limit("disk");
+    allowance.log_bytes = job.limit("log-size");
+    allowance.export_bytes = job.limit("export-size");
+    return allowance;
+}
+
+ordered_json to_json(const JobResult& result) {
+    ordered_json json = {{"type", "result"},
+                         {"result", to_string(result.outcome)},
+                         {"exit_code", to_int(exit_code(result.outcome))},
+                         {"message", result.message}};
+    if (result.limit) {
+        const bool seconds = result.limit->limit == limits::Limit::timeout ||
+                             result.limit->limit == limits::Limit::cpu_time;
+        json["limit"] = to_string(result.limit->limit);
+        json["limit_usage"] = {{"unit", seconds ? "seconds" : "bytes"},
+                               {"allowed", result.limit->allowed},
+                               {"used", std::round(result.limit->used * 100) / 100},
+                               {"overshoot", std::round(result.limit->overshoot() * 100) / 100}};
+    }
+    json["build_exit_status"] = result.build_exit_status;
+    json["workspace_exported"] = result.workspace_exported;
+    ordered_json phases = ordered_json::array();
+    for (const auto& phase : result.phases) {
+        phases.push_back(
+            {{"name", phase.name}, {"seconds", std::round(phase.seconds * 100) / 100}});
+    }
+    json["phases"] = phases;
+    json["usage"] = result.usage;
+    json["accel"] = result.accel;
+    if (result.kept_worker) {
+        json["worker"] = *result.kept_worker;
+    }
+    return json;
+}
+
+JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
+    // The timeout counts from here: the moment the worker is asked for.
+    limits::Budget budget(allowance_for(job));
+    limits::Pump pump(budget);
+    PhaseClock clock(outbox);
+    JobResult result;
+    std::unique_ptr<WorkerSession> worker;
+    std::optional<std::string> provision_failure;
+    const bool provisions =
+        !job.install.empty() || (!job.ansible.is_null() && !job.ansible.empty());
+    try {
+        try {
+            clock.begin("boot");
+            worker = std::make_unique<WorkerSession>(job, budget, outbox);
+            JobContext context{job, *worker, pump, inbox, outbox};
+            if (provisions) {
+                clock.begin("provision");
+                provision_failure = provision(context);
+            }
+            if (!provision_failure) {
+                clock.begin("copy-in");
+                copy_in(context);
+                clock.begin("build");
+                result.build_exit_status = run_build(context);
+                // A limit the watchdog has not looked at yet (an OOM kill, a full disk in the
+                // build's last moments) is found before anything is exported.
+                worker->look_now();
+                clock.begin("copy-out");
+                copy_out(context);
+                result.workspace_exported = true;
+            }
+        } catch (const limits::LimitExceeded&) {
+            throw;
+        } catch (const Interrupted&) {
+            throw;
+        } catch (const std::exception&) {
+            // A wait broke because the watchdog stopped the worker (the connection went with
+            // it): the limit is the reason, not the broken connection.
+            if (auto hit = budget.hit()) {
+                throw limits::LimitExceeded(std::move(*hit));
+            }
+            if (util::cancel_requested()) {
+                throw Interrupted(util::cancel_signal());
+            }
+            throw;
+        }
+    } catch (const limits::LimitExceeded& exceeded) {
+        result.outcome = Outcome::limit_exceeded;
+        result.limit = exceeded.hit();
+        result.message = exceeded.what();
+        result.workspace_exported = false;
+    }
+    result.phases = clock.finish();
+    result.accel = worker ? worker->accel() : std::string();
+    result.usage = worker ? worker->usage() : budget_usage(budget);
+    if (result.outcome != Outcome::limit_exceeded) {
+        if (provision_failure) {
+            const auto blocked = result.usage["network"]["blocked"].get<int>();
+            result.outcome = blocked > 0 ? Outcome::network_violation : Outcome::provision_failed;
+            result.message = *provision_failure +
+                             (blocked > 0 ? " (the worker tried to reach a host the provision "
+                                            "policy does not allow)"
+                                          : "");
+        } else if (result.build_exit_status != 0) {
+            result.outcome = Outcome::build_failed;
+            result.message =
+                "the build script exited with " + std::to_string(result.build_exit_status);
+        } else {
+            result.outcome = Outcome::success;
+            result.message = "the build succeeded";
+        }
+    }
+    // A failed build's worker is kept when asked (a worker stopped for a limit is gone).
+    if (result.outcome != Outcome::success && job.keep_worker && worker &&
+        result.outcome != Outcome::limit_exceeded) {
+        result.kept_worker = worker->keep_for_debugging();
+    }
+    return result;
+}
+
+} // namespace contractor::manager

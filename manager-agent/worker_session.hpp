@@ -1,0 +1,108 @@
+#pragma once
+
+#include "connection/hop.hpp"
+#include "limits/budget.hpp"
+#include "manager-agent/outbox.hpp"
+#include "protocol/job.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace contractor::gateway {
+class Gateway;
+}
+namespace contractor::vm {
+class Machine;
+}
+namespace contractor::virt {
+class Connection;
+}
+namespace contractor::proc {
+class BackgroundProcess;
+}
+namespace contractor::connection {
+class Chain;
+}
+
+namespace contractor::manager {
+
+class Watchdog;
+class MachineProbe;
+
+// Where the worker reaches its gateway (the manager's HTTP proxy): a port on the worker's own
+// loopback that sshd forwards, over the manager's SSH connection, to the gateway on the
+// manager's loopback (ssh -R). The worker's NIC stays restrict=on: it can open no connection
+// to anything, and everything it reaches goes through the gateway's allowlist. (QEMU's
+// guestfwd=...-cmd: would need QEMU to spawn processes, which libvirt's seccomp sandbox
+// forbids: QEMU dies on the first connection.)
+inline constexpr int worker_gateway_port = 3128;
+
+// One worker, from boot to teardown: the VM, the SSH connection to it, the gateway and the way
+// to it, and the watchdog that holds the worker to the job's budget from the moment it starts.
+//
+// Teardown, in this order (members are destroyed in reverse): the watchdog stops looking; the
+// gateway tunnel's ssh is ended; the SSH connection is closed; the VM is destroyed (libvirt
+// pulls the plug, never asks the guest) and its overlay, seed and console removed, unless it
+// is kept for debugging; the gateway closes its listener and every relayed connection; the
+// libvirt connection closes.
+class WorkerSession {
+public:
+    // Boots the job's worker and waits until it answers, checking `budget` throughout (the
+    // watchdog watches from the moment the domain starts, the boot included).
+    WorkerSession(const protocol::Job& job, limits::Budget& budget, Outbox& outbox);
+    ~WorkerSession();
+    WorkerSession(const WorkerSession&) = delete;
+    WorkerSession& operator=(const WorkerSession&) = delete;
+
+    // The worker, to run commands on.
+    connection::Hop& worker();
+    gateway::Gateway& gateway() { return *gateway_; }
+
+    // Opens the worker's only way out, once, when a phase may use the network: a port on the
+    // worker's loopback, forwarded over SSH to the gateway here, and apt told to use it.
+    void open_gateway_tunnel();
+
+    // A shell prefix that sets the worker's clock to this side's, for a worker whose clock
+    // counts instructions (it falls behind while the guest is busy); empty otherwise.
+    std::string clock_reset() const;
+
+    // "kvm" or "tcg": what the worker runs with.
+    const std::string& accel() const { return accel_; }
+
+    // One look by the watchdog now, on this thread (before an export: a limit crossed since
+    // its last look is found first).
+    void look_now();
+
+    // CPU seconds, disk bytes and the gateway's figures, for the report.
+    nlohmann::ordered_json usage() const;
+
+    // Keeps the worker running after this object goes away, with its access file for
+    // `contractor shell`; returns its name.
+    std::string keep_for_debugging();
+
+private:
+    // Writes the worker's client key and a known_hosts file holding only its pinned host key
+    // into `folder` (0600), for OpenSSH-based tools (the gateway tunnel).
+    void write_ssh_credentials(const std::filesystem::path& folder) const;
+
+    const protocol::Job& job_;
+    limits::Budget& budget_;
+    Outbox& outbox_;
+    std::string accel_ = "tcg";
+    bool instruction_clock_ = false; // the worker's clock counts instructions (nested TCG)
+
+    // Destroyed in reverse order: see the class comment.
+    std::unique_ptr<virt::Connection> libvirt_;
+    std::unique_ptr<gateway::Gateway> gateway_;
+    std::unique_ptr<vm::Machine> machine_;
+    std::unique_ptr<MachineProbe> probe_;
+    std::unique_ptr<connection::Chain> chain_;
+    std::unique_ptr<proc::BackgroundProcess> gateway_tunnel_;
+    std::unique_ptr<Watchdog> watchdog_;
+};
+
+} // namespace contractor::manager
