@@ -1,3 +1,4 @@
+#include "cli/build_logs.hpp"
 #include "cli/build_report.hpp"
 #include "cli/command.hpp"
 #include "cli/manager_connection.hpp"
@@ -42,26 +43,6 @@ struct BuildOptions {
     std::optional<std::string> source;
     std::optional<std::string> workspace;
 };
-
-// A new build log: $XDG_STATE_HOME/contractor/logs/SPEC-DATE-TIME-RANDOM.log.
-fs::path new_log_file(const fs::path& spec_file) {
-    fs::path state;
-    if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && *xdg != '\0') {
-        state = xdg;
-    } else if (const char* home = std::getenv("HOME"); home != nullptr) {
-        state = fs::path(home) / ".local" / "state";
-    } else {
-        state = fs::temp_directory_path();
-    }
-    const fs::path folder = state / "contractor" / "logs";
-    fs::create_directories(folder);
-    char stamp[32];
-    const std::time_t now = std::time(nullptr);
-    std::tm local{};
-    localtime_r(&now, &local);
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
-    return folder / (spec_file.stem().string() + "-" + stamp + "-" + util::random_hex(3) + ".log");
-}
 
 // What goes into the worker: the saved workspace (without its old src/), then the source
 // tree as src/, without the `exclude` globs, and never the workspace or the worker image.
@@ -260,11 +241,13 @@ int run_build(const BuildOptions& options, Context& context) {
                          " does not exist");
     }
 
-    const fs::path log_file = new_log_file(options.spec);
+    const fs::path log_file = new_log_file(log_folder(), options.spec);
     std::ofstream log(log_file);
     if (!log) {
         throw InfrastructureError("cannot write the build log " + log_file.string());
     }
+    // Config `logs:` (default: the newest 100, none older than 30 days).
+    prune_logs(log_folder(), config.logs, log_file);
     const auto agent_stderr = [&context](std::string_view chunk) {
         context.err.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
         context.err.flush();

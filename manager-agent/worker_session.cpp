@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iterator>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <thread>
 
 namespace contractor::manager {
@@ -54,6 +55,34 @@ std::uint64_t allocated_bytes(const fs::path& file) {
         return 0;
     }
     return static_cast<std::uint64_t>(status.st_blocks) * 512;
+}
+
+std::string gib(std::uint64_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1ULL << 30));
+    return text;
+}
+
+// The overlay may grow to the whole disk limit: it must fit where it lives, or the worker
+// would be paused by QEMU when the host's (or the manager's) disk fills.
+void check_free_space(const fs::path& folder, std::uint64_t disk_bytes, bool in_manager) {
+    fs::create_directories(folder);
+    struct statvfs status {};
+    if (::statvfs(folder.c_str(), &status) != 0) {
+        return; // cannot tell: QEMU's pause on a write error is still noticed by the watchdog
+    }
+    const std::uint64_t free_bytes =
+        static_cast<std::uint64_t>(status.f_bavail) * static_cast<std::uint64_t>(status.f_frsize);
+    if (free_bytes < disk_bytes) {
+        throw InfrastructureError(
+            "the worker's disk limit of " + gib(disk_bytes) + " does not fit in the " +
+                gib(free_bytes) + " free in " + folder.string() +
+                (in_manager ? " inside the manager VM" : " on this host") +
+                ", so nothing was started",
+            in_manager ? "lower 'disk' in the spec's limits or the config's, or give the manager "
+                         "a larger disk (config manager.disk; then 'contractor manager destroy')"
+                       : "free space there, or lower 'disk' in the spec's limits or the config's");
+    }
 }
 
 std::string format_seconds(double seconds) {
@@ -145,6 +174,7 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     request.vcpus = static_cast<unsigned>(job_.limit("cpus"));
     request.disk_bytes = budget_.allowance().disk_bytes;
     request.runs_directory = cache.root().parent_path() / "runs";
+    check_free_space(request.runs_directory, request.disk_bytes, job_.accel == "auto");
     machine_ = vm::Machine::boot(*libvirt_, cache, request);
     probe_ = std::make_unique<MachineProbe>(*machine_, allocated_bytes(image));
     watchdog_ = std::make_unique<Watchdog>(budget_, *probe_);

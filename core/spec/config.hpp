@@ -19,6 +19,13 @@ struct ManagerConfig {
     std::uint64_t disk = 32ULL << 30; // virtual size; grows on the host as it is used
 };
 
+// Config `logs:` how many build logs are kept ($XDG_STATE_HOME/contractor/logs), and for how
+// long: a log past either is removed when a build starts.
+struct LogRetention {
+    std::uint64_t keep = 100;                   // the newest this many
+    std::uint64_t max_age_seconds = 30 * 86400; // none older than this
+};
+
 // Config `spec-rules:` whether a spec may add network rules to the base policy.
 enum class SpecRules { allow, deny };
 
@@ -50,6 +57,7 @@ struct UserConfig {
     // `paths: {allow: [DIR, ...]}`: absolute folders under which a spec's source, workspace
     // and worker image may also lie, besides the spec's own folder (no symlinks below either).
     std::vector<std::filesystem::path> allowed_path_roots;
+    LogRetention logs;
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from

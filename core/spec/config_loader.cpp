@@ -104,6 +104,20 @@ void read_export(const FieldReader& reader, UserConfig& config) {
     }
 }
 
+// `logs: {keep: 100, max-age: 30d}`.
+void read_logs(const FieldReader& reader, UserConfig& config) {
+    reader.check_mapping("/logs", {"keep", "max-age"}, "logs");
+    static constexpr LimitField keep{"keep", nullptr, LimitKind::count, 1, 0, "build logs kept"};
+    static constexpr LimitField max_age{"max-age", nullptr, LimitKind::duration,
+                                        1,         0,       "age of the oldest build log kept"};
+    if (reader.find("/logs/keep") != nullptr) {
+        config.logs.keep = reader.limit_value("/logs/keep", keep);
+    }
+    if (reader.find("/logs/max-age") != nullptr) {
+        config.logs.max_age_seconds = reader.limit_value("/logs/max-age", max_age);
+    }
+}
+
 } // namespace
 
 UserConfig load_user_config(const ConfigLocation& location) {
@@ -125,7 +139,7 @@ UserConfig load_user_config(const ConfigLocation& location) {
     if (!document.value.is_null()) {
         reader.check_mapping("",
                              {"limits", "network", "accel", "proxy", "manager", "ceilings",
-                              "spec-rules", "paths", "export"},
+                              "spec-rules", "paths", "export", "logs"},
                              "the config");
         config.manager = read_manager(reader);
         if (reader.find("/proxy") != nullptr) {
@@ -146,6 +160,9 @@ UserConfig load_user_config(const ConfigLocation& location) {
         read_ceilings(reader, config);
         read_paths(reader, config);
         read_export(reader, config);
+        if (reader.find("/logs") != nullptr) {
+            read_logs(reader, config);
+        }
         const policy::NetworkRules rules = reader.network("/network");
         if (reader.find("/network/provision") != nullptr) {
             config.network.provision = policy::tag_rules(rules.provision, policy::Origin::config);

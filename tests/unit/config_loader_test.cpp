@@ -226,6 +226,26 @@ TEST_CASE("the manager section sets the manager VM's URI and size", "[config]") 
     }
 }
 
+TEST_CASE("logs: how many build logs are kept, and how long", "[config]") {
+    const TemporaryDirectory directory;
+    SECTION("absent: the newest 100, none older than 30 days") {
+        directory.write("contractor/config.yaml", "accel: tcg\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.logs.keep == 100u);
+        CHECK(config.logs.max_age_seconds == 30u * 86400);
+    }
+    SECTION("given") {
+        directory.write("contractor/config.yaml", "logs:\n  keep: 5\n  max-age: 2d\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.logs.keep == 5u);
+        CHECK(config.logs.max_age_seconds == 2u * 86400);
+    }
+    SECTION("zero is refused where it is written") {
+        directory.write("contractor/config.yaml", "logs:\n  keep: 0\n");
+        CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:2:9"));
+    }
+}
+
 TEST_CASE("ceilings and spec-rules cap what a spec may ask for", "[config]") {
     const TemporaryDirectory directory;
     SECTION("absent: no ceilings, spec rules allowed") {
