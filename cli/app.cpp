@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -114,6 +115,14 @@ int run(int argc, char** argv, Context& context) {
     } catch (const Error& error) {
         print_error(context.err, error.what(), error.hint());
         return to_int(error.exit_code());
+    } catch (const std::filesystem::filesystem_error& error) {
+        // A full disk, a permission, a folder that vanished: the machine's, not a bug.
+        print_error(context.err, error.what(),
+                    "check the free space and permissions of the path named");
+        return to_int(ExitCode::infrastructure);
+    } catch (const std::bad_alloc&) {
+        print_error(context.err, "out of memory", "free memory on this machine and try again");
+        return to_int(ExitCode::infrastructure);
     } catch (const std::exception& error) {
         print_error(context.err, std::string("unexpected failure: ") + error.what(),
                     "please report this as a bug");

@@ -112,6 +112,30 @@ void check_worker_image(const spec::EffectiveSpec& effective) {
     }
 }
 
+// The job for an effective spec: the image, the build, provisioning, the limits and the policy.
+protocol::Job make_job(const spec::EffectiveSpec& effective) {
+    protocol::Job job;
+    const bool cached = effective.worker_image.kind == spec::ImageReference::Kind::cached;
+    job.image_source = cached ? protocol::ImageSource::cached : protocol::ImageSource::file;
+    job.image = effective.worker_image.value;
+    job.build = effective.build;
+    job.install = effective.install;
+    job.ansible = effective.ansible;
+    job.env = effective.env;
+    job.limits.cpus = effective.limit("cpus").value;
+    job.limits.memory = effective.limit("memory").value;
+    job.limits.disk = effective.limit("disk").value;
+    job.limits.cpu_time = effective.limit("cpu-time").value;
+    job.limits.timeout = effective.limit("timeout").value;
+    job.limits.network_rate = effective.limit("network-rate").value;
+    job.limits.network_transfer = effective.limit("network-transfer").value;
+    job.limits.log_size = effective.limit("log-size").value;
+    job.limits.export_size = effective.limit("export-size").value;
+    job.network = effective.network;
+    job.effective = spec::to_json(effective);
+    return job;
+}
+
 // The upstream proxy as the manager VM reaches it: a proxy on the host's loopback is at the
 // manager's gateway address (QEMU user networking maps 10.0.2.2 to the host's 127.0.0.1).
 std::optional<std::string> proxy_seen_from_manager(std::optional<std::string> proxy) {
@@ -170,7 +194,7 @@ void send_worker_image(connection::Hop& manager, const spec::EffectiveSpec& effe
                     manager, reference.value, remote, 0644,
                     copy_progress(err, fs::path(reference.value).filename().string()));
             }
-            job.image_kind = "file";
+            job.image_source = protocol::ImageSource::file;
             job.image = remote;
             return;
         }
@@ -193,7 +217,7 @@ void send_worker_image(connection::Hop& manager, const spec::EffectiveSpec& effe
     } else {
         err << "contractor: worker image " << name << " is already in the manager" << std::endl;
     }
-    job.image_kind = "entry";
+    job.image_source = protocol::ImageSource::entry;
     job.image = copy.entry;
 }
 
@@ -226,11 +250,11 @@ int run_build(const BuildOptions& options, Context& context) {
     if (accel.accel == virt::Accel::tcg) {
         context.err << "contractor: " << accel.reason << std::endl;
     }
+    protocol::Job job = make_job(effective);
     // Inside the manager, the agent decides: a VM level deeper, KVM is rarely there.
-    const std::string worker_accel = nested ? "auto" : std::string(virt::to_string(accel.accel));
-
-    protocol::Job job = protocol::make_job(effective);
-    job.accel = worker_accel;
+    job.accel = nested                            ? protocol::WorkerAccel::manager_decides
+                : accel.accel == virt::Accel::kvm ? protocol::WorkerAccel::kvm
+                                                  : protocol::WorkerAccel::tcg;
     job.keep_worker = options.keep_worker;
     job.upstream_proxy = nested ? proxy_seen_from_manager(config.proxy) : config.proxy;
     SessionPaths paths{input_sources(effective), effective.workspace,

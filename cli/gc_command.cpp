@@ -54,6 +54,11 @@ void add_gc_command(CLI::App& parent, CommandAction& action) {
             for (const auto& line : removed) {
                 context.err << "contractor: removed " << line << "\n";
             }
+            // Credentials `contractor shell` wrote for kept workers, gone with them.
+            std::error_code ignored;
+            std::filesystem::remove_all(
+                image::ImageCache(image::ImageCache::default_root()).root().parent_path() / "shell",
+                ignored);
             const std::size_t in_manager = collect_in_manager(context);
             context.err << "contractor: "
                         << (removed.empty() && in_manager == 0 ? "nothing to remove" : "done")

@@ -93,12 +93,12 @@ ExitCode exit_code(Outcome outcome) {
 
 limits::Allowance allowance_for(const protocol::Job& job) {
     limits::Allowance allowance;
-    allowance.timeout = std::chrono::seconds(job.limit("timeout"));
-    allowance.cpu_seconds = static_cast<double>(job.limit("cpu-time"));
-    allowance.memory_bytes = job.limit("memory");
-    allowance.disk_bytes = job.limit("disk");
-    allowance.log_bytes = job.limit("log-size");
-    allowance.export_bytes = job.limit("export-size");
+    allowance.timeout = std::chrono::seconds(job.limits.timeout);
+    allowance.cpu_seconds = static_cast<double>(job.limits.cpu_time);
+    allowance.memory_bytes = job.limits.memory;
+    allowance.disk_bytes = job.limits.disk;
+    allowance.log_bytes = job.limits.log_size;
+    allowance.export_bytes = job.limits.export_size;
     return allowance;
 }
 
@@ -140,14 +140,12 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
     JobResult result;
     std::unique_ptr<WorkerSession> worker;
     std::optional<std::string> provision_failure;
-    const bool provisions =
-        !job.install.empty() || (!job.ansible.is_null() && !job.ansible.empty());
     try {
         try {
             clock.begin("boot");
             worker = std::make_unique<WorkerSession>(job, budget, outbox);
             JobContext context{job, *worker, pump, inbox, outbox};
-            if (provisions) {
+            if (job.provisions()) {
                 clock.begin("provision");
                 provision_failure = provision(context);
             }

@@ -73,7 +73,7 @@ std::string playbook_command() {
 std::optional<std::string> provision(JobContext& context) {
     const protocol::Job& job = context.job;
     const bool has_playbook = !job.ansible.is_null() && !job.ansible.empty();
-    if (job.install.empty() && !has_playbook) {
+    if (!job.provisions()) {
         return std::nullopt;
     }
     context.worker.open_gateway_tunnel();

@@ -129,7 +129,7 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     const image::ImageCache cache(image::ImageCache::default_root());
     fs::path image;
     std::optional<image::CachedImage> entry_to_boot;
-    if (job_.image_kind == "entry") {
+    if (job_.image_source == protocol::ImageSource::entry) {
         // NAME-DIGEST, copied into this cache by the CLI (nested topology).
         const auto dash = job_.image.rfind('-');
         entry_to_boot = dash == std::string::npos
@@ -140,7 +140,7 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
                                       "run the build again: the CLI copies it in");
         }
         image = entry_to_boot->disk();
-    } else if (job_.image_kind == "cached") {
+    } else if (job_.image_source == protocol::ImageSource::cached) {
         entry_to_boot = cache.newest(job_.image);
         if (!entry_to_boot) {
             throw UsageError("there is no cached image called '" + job_.image + "'",
@@ -159,22 +159,23 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     vm::BootRequest request;
     request.image = image;
     request.cached_image = entry_to_boot;
-    // "auto" (nested): this side decides, a VM level below the CLI.
-    request.accel = job_.accel == "auto"  ? virt::choose_accel(virt::AccelRequest::automatic).accel
-                    : job_.accel == "kvm" ? virt::Accel::kvm
-                                          : virt::Accel::tcg;
+    // Nested: this side decides, a VM level below the CLI.
+    const bool nested = job_.accel == protocol::WorkerAccel::manager_decides;
+    request.accel = nested ? virt::choose_accel(virt::AccelRequest::automatic).accel
+                    : job_.accel == protocol::WorkerAccel::kvm ? virt::Accel::kvm
+                                                               : virt::Accel::tcg;
     accel_ = std::string(virt::to_string(request.accel));
-    // Only a worker inside the manager ("auto": the CLI left the choice to this side) is that
-    // slow; a worker on the host keeps the host's clock.
-    instruction_clock_ = job_.accel == "auto" && request.accel == virt::Accel::tcg;
+    // Only a worker inside the manager (the CLI left the choice to this side) is that slow; a
+    // worker on the host keeps the host's clock.
+    instruction_clock_ = nested && request.accel == virt::Accel::tcg;
     if (instruction_clock_) {
         request.instruction_clock_shift = nested_instruction_clock_shift;
     }
     request.memory_bytes = budget_.allowance().memory_bytes;
-    request.vcpus = static_cast<unsigned>(job_.limit("cpus"));
+    request.vcpus = static_cast<unsigned>(job_.limits.cpus);
     request.disk_bytes = budget_.allowance().disk_bytes;
     request.runs_directory = cache.root().parent_path() / "runs";
-    check_free_space(request.runs_directory, request.disk_bytes, job_.accel == "auto");
+    check_free_space(request.runs_directory, request.disk_bytes, nested);
     machine_ = vm::Machine::boot(*libvirt_, cache, request);
     probe_ = std::make_unique<MachineProbe>(*machine_, allocated_bytes(image));
     watchdog_ = std::make_unique<Watchdog>(budget_, *probe_);

@@ -15,6 +15,17 @@ policy::Origin origin_from(const std::string& text) {
     return text == "spec" ? policy::Origin::spec : policy::Origin::builtin;
 }
 
+ordered_json rules_to_json(const std::vector<policy::EffectiveRule>& rules) {
+    auto out = ordered_json::array();
+    for (const auto& rule : rules) {
+        out.push_back({{"host", rule.rule.host},
+                       {"port", rule.rule.port},
+                       {"protocol", policy::to_string(rule.rule.protocol)},
+                       {"from", policy::to_string(rule.origin)}});
+    }
+    return out;
+}
+
 std::vector<policy::EffectiveRule> rules_from_json(const json& rules) {
     std::vector<policy::EffectiveRule> out;
     for (const auto& rule : rules) {
@@ -29,33 +40,87 @@ std::vector<policy::EffectiveRule> rules_from_json(const json& rules) {
     return out;
 }
 
+const char* to_text(ImageSource source) {
+    switch (source) {
+    case ImageSource::cached:
+        return "cached";
+    case ImageSource::entry:
+        return "entry";
+    case ImageSource::file:
+        break;
+    }
+    return "file";
+}
+
+ImageSource image_source_from(const std::string& text) {
+    if (text == "file") {
+        return ImageSource::file;
+    }
+    if (text == "cached") {
+        return ImageSource::cached;
+    }
+    if (text == "entry") {
+        return ImageSource::entry;
+    }
+    throw ProtocolError("the job names an unknown kind of image", false);
+}
+
+const char* to_text(WorkerAccel accel) {
+    switch (accel) {
+    case WorkerAccel::manager_decides:
+        return "auto";
+    case WorkerAccel::kvm:
+        return "kvm";
+    case WorkerAccel::tcg:
+        break;
+    }
+    return "tcg";
+}
+
+WorkerAccel accel_from(const std::string& text) {
+    if (text == "auto") {
+        return WorkerAccel::manager_decides;
+    }
+    if (text == "kvm") {
+        return WorkerAccel::kvm;
+    }
+    if (text == "tcg") {
+        return WorkerAccel::tcg;
+    }
+    throw ProtocolError("the job names an unknown accelerator", false);
+}
+
+// The limits' keys in the message are the spec's.
+ordered_json limits_to_json(const JobLimits& limits) {
+    return {{"cpus", limits.cpus},
+            {"memory", limits.memory},
+            {"disk", limits.disk},
+            {"cpu-time", limits.cpu_time},
+            {"timeout", limits.timeout},
+            {"network-rate", limits.network_rate},
+            {"network-transfer", limits.network_transfer},
+            {"log-size", limits.log_size},
+            {"export-size", limits.export_size}};
+}
+
+JobLimits limits_from_json(const json& limits) {
+    JobLimits out;
+    out.cpus = limits.at("cpus").get<std::uint64_t>();
+    out.memory = limits.at("memory").get<std::uint64_t>();
+    out.disk = limits.at("disk").get<std::uint64_t>();
+    out.cpu_time = limits.at("cpu-time").get<std::uint64_t>();
+    out.timeout = limits.at("timeout").get<std::uint64_t>();
+    out.network_rate = limits.at("network-rate").get<std::uint64_t>();
+    out.network_transfer = limits.at("network-transfer").get<std::uint64_t>();
+    out.log_size = limits.at("log-size").get<std::uint64_t>();
+    out.export_size = limits.at("export-size").get<std::uint64_t>();
+    return out;
+}
+
 } // namespace
 
-std::uint64_t Job::limit(std::string_view key) const {
-    const auto found = limits.find(key);
-    return found == limits.end() ? 0 : found->second;
-}
-
 ordered_json policy_to_json(const policy::EffectivePolicy& policy) {
-    return {{"provision", spec::rules_json(policy.provision)},
-            {"build", spec::rules_json(policy.build)}};
-}
-
-Job make_job(const spec::EffectiveSpec& effective) {
-    Job job;
-    const bool cached = effective.worker_image.kind == spec::ImageReference::Kind::cached;
-    job.image_kind = cached ? "cached" : "file";
-    job.image = effective.worker_image.value;
-    job.build = effective.build;
-    job.install = effective.install;
-    job.ansible = effective.ansible;
-    job.env = effective.env;
-    for (std::size_t i = 0; i < spec::limit_fields.size(); ++i) {
-        job.limits[std::string(spec::limit_fields[i].key)] = effective.limits[i].value;
-    }
-    job.network = effective.network;
-    job.effective = spec::to_json(effective);
-    return job;
+    return {{"provision", rules_to_json(policy.provision)}, {"build", rules_to_json(policy.build)}};
 }
 
 ordered_json job_to_json(const Job& job) {
@@ -64,14 +129,14 @@ ordered_json job_to_json(const Job& job) {
         env.push_back({name, value});
     }
     return {{"type", "job"},
-            {"image", {{"kind", job.image_kind}, {"value", job.image}}},
+            {"image", {{"kind", to_text(job.image_source)}, {"value", job.image}}},
             {"build", job.build},
             {"install", job.install},
             {"ansible", job.ansible},
             {"env", env},
-            {"limits", job.limits},
+            {"limits", limits_to_json(job.limits)},
             {"network", policy_to_json(job.network)},
-            {"accel", job.accel},
+            {"accel", to_text(job.accel)},
             {"keep-worker", job.keep_worker},
             {"upstream-proxy",
              job.upstream_proxy ? ordered_json(*job.upstream_proxy) : ordered_json(nullptr)},
@@ -81,7 +146,7 @@ ordered_json job_to_json(const Job& job) {
 Job job_from_json(const json& message) {
     try {
         Job job;
-        job.image_kind = message.at("image").at("kind").get<std::string>();
+        job.image_source = image_source_from(message.at("image").at("kind").get<std::string>());
         job.image = message.at("image").at("value").get<std::string>();
         job.build = message.at("build").get<std::string>();
         job.install = message.at("install").get<std::vector<std::string>>();
@@ -89,12 +154,10 @@ Job job_from_json(const json& message) {
         for (const auto& pair : message.at("env")) {
             job.env.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
         }
-        for (const auto& [key, value] : message.at("limits").items()) {
-            job.limits[key] = value.get<std::uint64_t>();
-        }
+        job.limits = limits_from_json(message.at("limits"));
         job.network.provision = rules_from_json(message.at("network").at("provision"));
         job.network.build = rules_from_json(message.at("network").at("build"));
-        job.accel = message.at("accel").get<std::string>();
+        job.accel = accel_from(message.at("accel").get<std::string>());
         job.keep_worker = message.at("keep-worker").get<bool>();
         if (const auto& proxy = message.at("upstream-proxy"); proxy.is_string()) {
             job.upstream_proxy = proxy.get<std::string>();

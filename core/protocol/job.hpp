@@ -1,63 +1,84 @@
 #pragma once
 
 #include "policy/network_rule.hpp"
-#include "spec/effective.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-// The job the CLI hands to contractor-manager, and the messages around it.
+// The job the CLI hands to contractor-manager, and the messages around it. Its own library
+// (contractor_job): the frame protocol (frames.hpp) knows nothing of specs or policies.
 //
 // CLI -> manager: hello, job, then (when the manager asks with "send-input") data frames
 //   carrying the input tar stream and "data-end"; "cancel" at any time after that.
 // manager -> CLI: hello, "status" lines, "phase" (a phase started), "log" frames (build output,
 //   raw bytes, "stream": "stdout"|"stderr"), "send-input", data frames carrying the workspace
-//   tar stream and "data-end", "heartbeat" every few seconds, and finally exactly one "result"
-//   or "error".
+//   tar stream and "data-end" ("aborted": LIMIT-or-"error" when it was cut short), "heartbeat"
+//   every few seconds, and finally exactly one "result" or "error".
 namespace contractor::protocol {
 
 // Bumped on any incompatible change; both sides refuse a peer with another version.
-inline constexpr int protocol_version = 1;
+inline constexpr int protocol_version = 2;
 
 // The manager sends {"type": "heartbeat"} this often while it runs a job; the CLI gives up on
 // a manager it has heard nothing from for `silence_limit`.
 inline constexpr std::chrono::seconds heartbeat_interval(5);
 inline constexpr std::chrono::seconds silence_limit(20);
 
+// Where the worker image is, as the manager sees it.
+enum class ImageSource {
+    file,   // a path on the manager's side
+    cached, // the newest cached image of that name
+    entry,  // NAME-DIGEST: a cache entry the CLI copied into the manager (nested)
+};
+
+// How the worker runs. In the nested topology the CLI leaves the choice to the manager, a VM
+// level below it: that is where KVM is or is not.
+enum class WorkerAccel { manager_decides, kvm, tcg };
+
+// The job's hard limits, in base units (bytes, seconds, bytes per second).
+struct JobLimits {
+    std::uint64_t cpus = 1;
+    std::uint64_t memory = 0;
+    std::uint64_t disk = 0;
+    std::uint64_t cpu_time = 0;
+    std::uint64_t timeout = 0;
+    std::uint64_t network_rate = 0;
+    std::uint64_t network_transfer = 0;
+    std::uint64_t log_size = 0;
+    std::uint64_t export_size = 0;
+};
+
 // What the manager needs to run one build.
 struct Job {
-    // "file" (a path on the manager's side), "cached" (the newest image of that name) or
-    // "entry" (NAME-DIGEST: a cache entry the CLI copied into the manager).
-    std::string image_kind;
+    ImageSource image_source = ImageSource::file;
     std::string image;
     std::string build;
     std::vector<std::string> install;
     nlohmann::ordered_json ansible; // a playbook, or null
     std::vector<std::pair<std::string, std::string>> env;
-    std::map<std::string, std::uint64_t, std::less<>> limits; // every key of limit_fields
+    JobLimits limits;
     policy::EffectivePolicy network;
-    std::string accel = "tcg"; // "kvm" or "tcg", decided by the CLI
+    WorkerAccel accel = WorkerAccel::tcg;
     bool keep_worker = false;
     // An HTTP proxy every allowed connection of the worker goes through (user config).
     std::optional<std::string> upstream_proxy;
     nlohmann::ordered_json effective; // the effective spec, for the report
 
-    std::uint64_t limit(std::string_view key) const;
+    bool provisions() const { return !install.empty() || (!ansible.is_null() && !ansible.empty()); }
 };
 
 nlohmann::ordered_json job_to_json(const Job& job);
 // Throws ProtocolError (protocol/frames.hpp) naming the missing or mistyped field.
 Job job_from_json(const nlohmann::json& message);
-// The job for an effective spec.
-Job make_job(const spec::EffectiveSpec& effective);
 
+// The policy as the job, the plan and the report write it: {"provision": [...], "build": [...]},
+// each rule {"host", "port", "protocol", "from"}.
 nlohmann::ordered_json policy_to_json(const policy::EffectivePolicy& policy);
 
 } // namespace contractor::protocol

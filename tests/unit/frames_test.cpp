@@ -103,17 +103,19 @@ TEST_CASE("malformed frames and a vanished peer are protocol errors", "[protocol
 
 TEST_CASE("a job survives the trip through JSON", "[protocol]") {
     protocol::Job job;
-    job.image_kind = "file";
+    job.image_source = protocol::ImageSource::cached;
     job.image = "/tmp/worker.img";
     job.build = "make\nmake check\n";
     job.install = {"make", "gcc"};
     job.ansible = nlohmann::ordered_json::parse(R"([{"hosts": "worker", "tasks": []}])");
     job.env = {{"CC", "gcc"}, {"A", "b c"}};
-    job.limits = {{"cpus", 2}, {"timeout", 60}};
+    job.limits.cpus = 2;
+    job.limits.timeout = 60;
+    job.limits.export_size = 1ULL << 40;
     job.network.provision = {
         {{"deb.debian.org", 80, policy::Protocol::http}, policy::Origin::builtin}};
     job.network.build = {{{"*.example.org", 443, policy::Protocol::https}, policy::Origin::spec}};
-    job.accel = "tcg";
+    job.accel = protocol::WorkerAccel::manager_decides;
     job.keep_worker = true;
     job.upstream_proxy = "http://127.0.0.1:3142";
     const protocol::Job back =
@@ -123,8 +125,11 @@ TEST_CASE("a job survives the trip through JSON", "[protocol]") {
     CHECK(back.install == job.install);
     CHECK(back.ansible.dump() == job.ansible.dump());
     CHECK(back.env == job.env);
-    CHECK(back.limit("cpus") == 2);
-    CHECK(back.limit("timeout") == 60);
+    CHECK(back.image_source == protocol::ImageSource::cached);
+    CHECK(back.accel == protocol::WorkerAccel::manager_decides);
+    CHECK(back.limits.cpus == 2);
+    CHECK(back.limits.timeout == 60);
+    CHECK(back.limits.export_size == 1ULL << 40);
     REQUIRE(back.network.build.size() == 1);
     CHECK(back.network.build[0].rule.host == "*.example.org");
     CHECK(back.network.build[0].origin == policy::Origin::spec);
