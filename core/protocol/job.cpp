@@ -1,5 +1,6 @@
 #include "protocol/job.hpp"
 
+#include "policy/policy_json.hpp"
 #include "protocol/frames.hpp"
 
 namespace contractor::protocol {
@@ -13,17 +14,6 @@ policy::Origin origin_from(const std::string& text) {
         return policy::Origin::config;
     }
     return text == "spec" ? policy::Origin::spec : policy::Origin::builtin;
-}
-
-ordered_json rules_to_json(const std::vector<policy::EffectiveRule>& rules) {
-    auto out = ordered_json::array();
-    for (const auto& rule : rules) {
-        out.push_back({{"host", rule.rule.host},
-                       {"port", rule.rule.port},
-                       {"protocol", policy::to_string(rule.rule.protocol)},
-                       {"from", policy::to_string(rule.origin)}});
-    }
-    return out;
 }
 
 std::vector<policy::EffectiveRule> rules_from_json(const json& rules) {
@@ -120,7 +110,7 @@ JobLimits limits_from_json(const json& limits) {
 } // namespace
 
 ordered_json policy_to_json(const policy::EffectivePolicy& policy) {
-    return {{"provision", rules_to_json(policy.provision)}, {"build", rules_to_json(policy.build)}};
+    return policy::policy_json(policy);
 }
 
 ordered_json job_to_json(const Job& job) {

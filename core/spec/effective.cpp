@@ -1,5 +1,6 @@
 #include "spec/effective.hpp"
 
+#include "policy/policy_json.hpp"
 #include "spec/ceilings.hpp"
 #include "spec/field_reader.hpp"
 #include "util/error.hpp"
@@ -88,17 +89,6 @@ void check_source_and_workspace(const std::filesystem::path& source,
 }
 
 } // namespace
-
-ordered_json rules_json(const std::vector<policy::EffectiveRule>& rules) {
-    auto out = ordered_json::array();
-    for (const auto& rule : rules) {
-        out.push_back({{"host", rule.rule.host},
-                       {"port", rule.rule.port},
-                       {"protocol", policy::to_string(rule.rule.protocol)},
-                       {"from", policy::to_string(rule.origin)}});
-    }
-    return out;
-}
 
 std::string_view to_string(ValueOrigin origin) {
     switch (origin) {
@@ -205,9 +195,7 @@ ordered_json to_json(const EffectiveSpec& effective) {
         {"exclude", effective.exclude},
         {"env", env},
         {"limits", limits},
-        {"network",
-         {{"provision", rules_json(effective.network.provision)},
-          {"build", rules_json(effective.network.build)}}},
+        {"network", policy::policy_json(effective.network)},
     };
 }
 

@@ -81,10 +81,6 @@ struct EffectiveSpec {
 EffectiveSpec resolve(const BuildSpec& spec, const UserConfig& config,
                       const PathOverrides& overrides = {});
 
-// Rules as JSON: [{"host", "port", "protocol", "from"}], as `dump --effective` and the build
-// report show them.
-nlohmann::ordered_json rules_json(const std::vector<policy::EffectiveRule>& rules);
-
 // The effective spec as JSON: limits in base units, each limit and rule tagged with its origin,
 // and where each path came from ("paths-from").
 nlohmann::ordered_json to_json(const EffectiveSpec& effective);
