@@ -1,5 +1,6 @@
 #include "manager-agent/job.hpp"
 
+#include "gateway/gateway.hpp"
 #include "limits/pump.hpp"
 #include "manager-agent/phases.hpp"
 #include "manager-agent/worker_session.hpp"
@@ -46,18 +47,38 @@ private:
     std::vector<PhaseTime> phases_;
 };
 
-ordered_json budget_usage(const limits::Budget& budget) {
+ordered_json network_json(const gateway::GatewayUsage& usage) {
+    ordered_json attempts = ordered_json::array();
+    int allowed = 0;
+    for (const auto& attempt : usage.attempts) {
+        allowed += attempt.allowed ? 1 : 0;
+        attempts.push_back({{"host", attempt.host},
+                            {"port", attempt.port},
+                            {"protocol", policy::to_string(attempt.protocol)},
+                            {"phase", attempt.phase},
+                            {"allowed", attempt.allowed}});
+    }
+    return {{"bytes_up", usage.bytes_up},
+            {"bytes_down", usage.bytes_down},
+            {"allowed", allowed},
+            {"blocked", static_cast<int>(usage.attempts.size()) - allowed},
+            {"attempts", attempts}};
+}
+
+// The report's "usage": the worker's own figures while it exists, what the budget saw when
+// it never got that far.
+ordered_json usage_json(const limits::Budget& budget, WorkerSession* worker) {
     const auto spent = budget.usage();
-    return {{"cpu_seconds", std::round(spent.cpu_seconds * 100) / 100},
-            {"disk_bytes", spent.disk_bytes},
-            {"log_bytes", spent.log_bytes},
-            {"export_bytes", spent.export_bytes},
-            {"network",
-             {{"bytes_up", 0},
-              {"bytes_down", 0},
-              {"allowed", 0},
-              {"blocked", 0},
-              {"attempts", ordered_json::array()}}}};
+    double cpu = spent.cpu_seconds;
+    if (worker) {
+        cpu = worker->cpu_seconds().value_or(cpu);
+    }
+    return {
+        {"cpu_seconds", std::round(cpu * 100) / 100},
+        {"disk_bytes", worker ? worker->overlay_bytes() : 0},
+        {"log_bytes", spent.log_bytes},
+        {"export_bytes", spent.export_bytes},
+        {"network", network_json(worker ? worker->gateway().usage() : gateway::GatewayUsage{})}};
 }
 
 } // namespace
@@ -184,7 +205,7 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
     }
     result.phases = clock.finish();
     result.accel = worker ? worker->accel() : std::string();
-    result.usage = worker ? worker->usage() : budget_usage(budget);
+    result.usage = usage_json(budget, worker.get());
     if (result.outcome != Outcome::limit_exceeded) {
         if (provision_failure) {
             const auto blocked = result.usage["network"]["blocked"].get<int>();

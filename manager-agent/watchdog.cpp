@@ -63,9 +63,10 @@ void Watchdog::look() {
     if (const auto cpu = probe_.cpu_seconds()) {
         budget_.observe_cpu(*cpu);
     }
-    budget_.observe_disk(probe_.disk_allocation());
+    const std::uint64_t allocation = probe_.disk_allocation();
+    budget_.observe_disk(allocation);
     if (probe_.paused_on_write_error()) {
-        budget_.record({limits::Limit::disk, static_cast<double>(probe_.disk_allocation()),
+        budget_.record({limits::Limit::disk, static_cast<double>(allocation),
                         static_cast<double>(budget_.allowance().disk_bytes),
                         "QEMU paused the worker: a write to its disk failed on the host (is the "
                         "host's own disk full?); nothing was exported"});

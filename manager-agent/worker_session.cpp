@@ -11,7 +11,6 @@
 #include "virt/libvirt.hpp"
 #include "vm/machine.hpp"
 
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -303,34 +302,12 @@ std::string WorkerSession::clock_reset() const {
     return "sudo -n date -u -s @" + std::to_string(now) + " >/dev/null 2>&1; ";
 }
 
-ordered_json WorkerSession::usage() const {
-    ordered_json network = {{"bytes_up", 0},
-                            {"bytes_down", 0},
-                            {"allowed", 0},
-                            {"blocked", 0},
-                            {"attempts", ordered_json::array()}};
-    const auto gateway_usage = gateway_->usage();
-    network["bytes_up"] = gateway_usage.bytes_up;
-    network["bytes_down"] = gateway_usage.bytes_down;
-    int allowed = 0;
-    int blocked = 0;
-    for (const auto& attempt : gateway_usage.attempts) {
-        (attempt.allowed ? allowed : blocked) += 1;
-        network["attempts"].push_back({{"host", attempt.host},
-                                       {"port", attempt.port},
-                                       {"protocol", policy::to_string(attempt.protocol)},
-                                       {"phase", attempt.phase},
-                                       {"allowed", attempt.allowed}});
-    }
-    network["allowed"] = allowed;
-    network["blocked"] = blocked;
-    const auto spent = budget_.usage();
-    const double cpu = machine_->domain().cpu_seconds().value_or(spent.cpu_seconds);
-    return {{"cpu_seconds", std::round(cpu * 100) / 100},
-            {"disk_bytes", machine_->disk_usage()},
-            {"log_bytes", spent.log_bytes},
-            {"export_bytes", spent.export_bytes},
-            {"network", network}};
+std::optional<double> WorkerSession::cpu_seconds() const {
+    return machine_->domain().cpu_seconds();
+}
+
+std::uint64_t WorkerSession::overlay_bytes() const {
+    return machine_->disk_usage();
 }
 
 std::string WorkerSession::keep_for_debugging() {

@@ -77,8 +77,10 @@ public:
     // its last look is found first).
     void look_now();
 
-    // CPU seconds, disk bytes and the gateway's figures, for the report.
-    nlohmann::ordered_json usage() const;
+    // The worker's CPU seconds now (libvirt); nullopt once it is off.
+    std::optional<double> cpu_seconds() const;
+    // What the worker wrote to its overlay, as the host sees it.
+    std::uint64_t overlay_bytes() const;
 
     // Keeps the worker running after this object goes away, with its access file for
     // `contractor shell`; returns its name.

@@ -107,23 +107,26 @@ void copy_out(JobContext& context) {
     context.outbox.send({{"type", "workspace"}});
     // Every byte of the stream counts against export-size, headers and padding included: a
     // stream of a million empty entries is 512 MB of headers. The CLI counts the same way.
+    // The CLI is in the middle of the stream when a limit or a failure cuts it: it is told
+    // the stream was cut short, so it keeps the workspace it had, then gets the result or
+    // the error.
+    const auto cut_short = [&context](std::string_view reason) {
+        try {
+            context.outbox.send({{"type", "data-end"}, {"aborted", reason}});
+        } catch (const std::exception&) {
+        }
+    };
     int status = 0;
     try {
         status = context.pump.drain(*tar, limits::Meter::export_stream,
                                     [&context](std::string_view chunk) {
                                         context.outbox.send({{"type", "data"}}, chunk);
                                     });
-    } catch (const std::exception& error) {
-        // The CLI is in the middle of the stream: it is told that the stream is cut short, so
-        // it keeps the workspace it had, and then gets the result or the error.
-        const auto* limit = dynamic_cast<const limits::LimitExceeded*>(&error);
-        try {
-            context.outbox.send(
-                {{"type", "data-end"},
-                 {"aborted", limit != nullptr ? std::string(limits::to_string(limit->hit().limit))
-                                              : std::string("error")}});
-        } catch (const std::exception&) {
-        }
+    } catch (const limits::LimitExceeded& exceeded) {
+        cut_short(limits::to_string(exceeded.hit().limit));
+        throw;
+    } catch (...) {
+        cut_short("error");
         throw;
     }
     context.outbox.send({{"type", "data-end"}});

@@ -87,38 +87,33 @@ LimitExceeded::LimitExceeded(LimitHit hit)
 Budget::Budget(Allowance allowance, std::chrono::steady_clock::time_point start)
     : allowance_(allowance), start_(start), deadline_(start + allowance.timeout) {}
 
-std::uint64_t Budget::charge_log(std::uint64_t bytes) {
+std::uint64_t Budget::charge(std::uint64_t& used, std::uint64_t allowed, Limit limit,
+                             const char* detail, std::uint64_t bytes) {
     const std::lock_guard lock(mutex_);
-    const std::uint64_t room =
-        usage_.log_bytes >= allowance_.log_bytes ? 0 : allowance_.log_bytes - usage_.log_bytes;
-    usage_.log_bytes += bytes;
-    if (bytes > room) {
-        record_locked({Limit::log_size, static_cast<double>(usage_.log_bytes),
-                       static_cast<double>(allowance_.log_bytes), "the rest was not kept"});
-        return room;
+    const std::uint64_t room = used >= allowed ? 0 : allowed - used;
+    used += bytes;
+    if (bytes <= room) {
+        return bytes;
     }
-    return bytes;
+    record_locked(
+        {limit, static_cast<double>(used), static_cast<double>(allowed), std::string(detail)});
+    return room;
+}
+
+std::uint64_t Budget::charge_log(std::uint64_t bytes) {
+    return charge(usage_.log_bytes, allowance_.log_bytes, Limit::log_size, "the rest was not kept",
+                  bytes);
 }
 
 std::uint64_t Budget::charge_export(std::uint64_t bytes) {
-    const std::lock_guard lock(mutex_);
-    const std::uint64_t room = usage_.export_bytes >= allowance_.export_bytes
-                                   ? 0
-                                   : allowance_.export_bytes - usage_.export_bytes;
-    usage_.export_bytes += bytes;
-    if (bytes > room) {
-        record_locked({Limit::export_size, static_cast<double>(usage_.export_bytes),
-                       static_cast<double>(allowance_.export_bytes), "nothing was exported"});
-        return room;
-    }
-    return bytes;
+    return charge(usage_.export_bytes, allowance_.export_bytes, Limit::export_size,
+                  "nothing was exported", bytes);
 }
 
 void Budget::observe_console(std::uint64_t bytes) {
-    const std::lock_guard lock(mutex_);
-    usage_.console_bytes = bytes;
     const std::uint64_t cap = std::max(allowance_.log_bytes, console_floor_bytes);
     if (bytes > cap) {
+        const std::lock_guard lock(mutex_);
         record_locked({Limit::log_size, static_cast<double>(bytes), static_cast<double>(cap),
                        "on the worker's serial console"});
     }

@@ -68,7 +68,6 @@ struct Usage {
     double elapsed_seconds = 0;
     double cpu_seconds = 0;
     std::uint64_t log_bytes = 0;
-    std::uint64_t console_bytes = 0;
     std::uint64_t export_bytes = 0;
     std::uint64_t disk_bytes = 0; // the host's view: overlay and image allocation
 };
@@ -80,7 +79,6 @@ public:
                     std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
 
     const Allowance& allowance() const { return allowance_; }
-    std::chrono::steady_clock::time_point deadline() const { return deadline_; }
 
     // Charges `bytes` of output (stdout or stderr, any phase) and returns how many of them fit
     // in log-size: the caller passes on only those. Crossing records the hit.
@@ -109,6 +107,10 @@ public:
     Usage usage() const;
 
 private:
+    // Adds `bytes` to `used` (a field of usage_); returns how many fit under `allowed`, and
+    // records `limit` when they do not all fit.
+    std::uint64_t charge(std::uint64_t& used, std::uint64_t allowed, Limit limit,
+                         const char* detail, std::uint64_t bytes);
     void record_locked(LimitHit hit);
 
     const Allowance allowance_;

@@ -50,8 +50,6 @@ public:
     // Waits for `command` to end, checking the budget before and after; its exit status.
     int finish(connection::RemoteCommand& command);
 
-    Budget& budget() { return budget_; }
-
 private:
     Budget& budget_;
 };
