@@ -38,6 +38,9 @@ struct BuildOptions {
     std::string accel;
     std::string report;
     bool keep_worker = false;
+    // --network-audit: refused attempts are reported, not fatal, and the summary ends with
+    // the `network:` section that would allow what the build tried.
+    bool network_audit = false;
     // --image, --source, --workspace: the user's own paths instead of the spec's.
     std::optional<std::string> image;
     std::optional<std::string> source;
@@ -256,6 +259,12 @@ int run_build(const BuildOptions& options, Context& context) {
                 : accel.accel == virt::Accel::kvm ? protocol::WorkerAccel::kvm
                                                   : protocol::WorkerAccel::tcg;
     job.keep_worker = options.keep_worker;
+    // host.contractor.internal: this machine's loopback, as the gateway reaches it. QEMU's
+    // user network maps 10.0.2.2 to the host's 127.0.0.1 for the manager VM.
+    job.contractor_host_address = nested ? "10.0.2.2" : "127.0.0.1";
+    job.on_violation = options.network_audit || config.on_violation == spec::OnViolation::warn
+                           ? protocol::OnViolation::warn
+                           : protocol::OnViolation::fail;
     job.upstream_proxy = nested ? proxy_seen_from_manager(config.proxy) : config.proxy;
     SessionPaths paths{input_sources(effective), effective.workspace,
                        effective.limit("export-size").value};
@@ -333,7 +342,8 @@ int run_build(const BuildOptions& options, Context& context) {
         options.topology,
         outcome.result.value("accel", std::string(virt::to_string(accel.accel))),
         log_file,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+        options.network_audit};
     print_summary(context.err, record);
     if (!options.report.empty()) {
         std::ofstream report(options.report);
@@ -364,6 +374,9 @@ void add_build_command(CLI::App& parent, CommandAction& action) {
     build->add_option("--report", options->report, "Write a JSON report of the build to FILE");
     build->add_flag("--keep-worker", options->keep_worker,
                     "Leave a failed worker running for 'contractor shell'");
+    build->add_flag("--network-audit", options->network_audit,
+                    "Report refused network attempts without failing the build, and print the "
+                    "'network:' section that would allow them");
     // The spec's paths must stay in its folder; these are the user's way to point elsewhere.
     build->add_option("--source", options->source,
                       "Build this folder instead of the spec's 'source' (relative to here)");

@@ -80,6 +80,54 @@ std::string text(const nlohmann::json& object, const char* key) {
     return util::escape_message(object.value(key, ""));
 }
 
+// The refusal the gateway gives an attempt that a rule in the phase would have allowed.
+bool refused_by_allowlist(const nlohmann::json& attempt) {
+    return attempt.value("refusal", nlohmann::json()).is_string() &&
+           attempt["refusal"].get<std::string>().starts_with("not in the ");
+}
+
+// The `network:` section that would allow the attempts of `network` (the manager's usage):
+// those refused by the allowlist, and with `everything` the allowed ones too (an audit's
+// whole picture). Attempts refused for their address are not in it: no spec rule can allow
+// those. {"provision": [...], "build": [...]}, each rule {host, port, protocol}, in order.
+ordered_json suggested_network(const nlohmann::json& network, bool everything) {
+    ordered_json section = {{"provision", ordered_json::array()}, {"build", ordered_json::array()}};
+    for (const auto& attempt : network.value("attempts", nlohmann::json::array())) {
+        const bool wanted = attempt.value("allowed", false) ? everything
+                                                           : refused_by_allowlist(attempt);
+        const std::string phase = attempt.value("phase", "");
+        if (!wanted || !section.contains(phase)) {
+            continue;
+        }
+        const ordered_json rule = {{"host", attempt.value("host", "")},
+                                   {"port", attempt.value("port", 0)},
+                                   {"protocol", attempt.value("protocol", "")}};
+        auto& rules = section[phase];
+        if (std::find(rules.begin(), rules.end(), rule) == rules.end()) {
+            rules.push_back(rule);
+        }
+    }
+    return section;
+}
+
+// The section as YAML to paste into a spec, each line prefixed for the summary.
+std::string network_yaml(const ordered_json& section) {
+    std::string text = "contractor:   network:\n";
+    for (const char* phase : {"provision", "build"}) {
+        if (section[phase].empty()) {
+            continue;
+        }
+        text += std::string("contractor:     ") + phase + ":\n";
+        for (const auto& rule : section[phase]) {
+            text += "contractor:       - {host: " +
+                    util::escape_name(rule["host"].get<std::string>()) +
+                    ", port: " + std::to_string(rule["port"].get<int>()) +
+                    ", protocol: " + rule["protocol"].get<std::string>() + "}\n";
+        }
+    }
+    return text;
+}
+
 bool is_git_reason(const std::string& reason) {
     return reason == transfer::git_folder_reason || reason == transfer::git_link_reason ||
            reason == transfer::bare_repository_reason;
@@ -117,10 +165,7 @@ void print_plan(std::ostream& err, const spec::EffectiveSpec& effective) {
             shown = bytes_text(value) + "/s";
             break;
         }
-        // Said on every plan until step 7's gateway meters the traffic.
-        const bool enforced = field.key != "network-rate" && field.key != "network-transfer";
-        err << (i == 0 ? " " : ", ") << field.key << " " << shown
-            << (enforced ? "" : " (not enforced yet)");
+        err << (i == 0 ? " " : ", ") << field.key << " " << shown;
     }
     err << "\n"
         << "contractor: network while provisioning: " << rules_text(effective.network.provision)
@@ -145,6 +190,10 @@ ordered_json build_report(const BuildRecord& record) {
     report["seconds"] = record.total_seconds;
     report["usage"] = escaped_strings(result.value("usage", nlohmann::json::object()));
     report["policy"] = protocol::policy_to_json(record.effective.network);
+    // What would allow what was refused (with --network-audit: everything the build tried).
+    report["network_suggestion"] = escaped_strings(suggested_network(
+        result.value("usage", nlohmann::json::object()).value("network", nlohmann::json::object()),
+        record.network_audit));
     report["topology"] = record.topology;
     report["accel"] = record.accel;
     const auto& problem = record.outcome.workspace_problem;
@@ -196,10 +245,36 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
         << " blocked)\n";
     for (const auto& attempt : network.value("attempts", nlohmann::json::array())) {
         if (!attempt.value("allowed", true)) {
+            const auto count = attempt.value("count", 1ULL);
             err << "contractor: blocked: " << text(attempt, "protocol") << "://"
                 << util::escape_name(attempt.value("host", "")) << ":" << attempt.value("port", 0)
-                << " during " << text(attempt, "phase") << "\n";
+                << " while " << (text(attempt, "phase") == "build" ? "building" : "provisioning")
+                << ": " << text(attempt, "refusal")
+                << (count > 1 ? " (" + std::to_string(count) + " times)" : std::string()) << "\n";
         }
+    }
+    if (const auto more = network.value("attempts_not_listed", 0ULL); more > 0) {
+        err << "contractor: blocked or allowed: " << more
+            << " more attempts to other destinations (not listed)\n";
+    }
+    std::string unanswered;
+    for (const auto& name : network.value("names", nlohmann::json::array())) {
+        if (!name.value("answered", true)) {
+            unanswered += (unanswered.empty() ? "" : ", ") + text(name, "name");
+        }
+    }
+    if (!unanswered.empty()) {
+        err << "contractor: names looked up that do not exist for the worker: " << unanswered
+            << "\n";
+    }
+    const ordered_json suggestion = suggested_network(network, record.network_audit);
+    if (!suggestion["provision"].empty() || !suggestion["build"].empty()) {
+        err << (record.network_audit
+                    ? "contractor: network audit: the build reached or tried these; to allow "
+                      "them, put this in the spec:\n"
+                    : "contractor: to allow what was blocked, put this in the spec (or your "
+                      "config):\n")
+            << network_yaml(suggestion);
     }
     for (const auto& entry : record.outcome.rejected) {
         err << "contractor: refused from the workspace: " << util::escape_name(entry.path) << ": "

@@ -19,6 +19,7 @@ struct BuildRecord {
     std::string accel;
     std::filesystem::path log_file;
     double total_seconds = 0;
+    bool network_audit = false; // --network-audit: suggest a section for every attempt
 };
 
 // The --report JSON: result, exit_code, limit, phases, usage, policy, paths, rejected entries.

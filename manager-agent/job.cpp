@@ -49,20 +49,33 @@ private:
 
 ordered_json network_json(const gateway::GatewayUsage& usage) {
     ordered_json attempts = ordered_json::array();
-    int allowed = 0;
-    for (const auto& attempt : usage.attempts) {
-        allowed += attempt.allowed ? 1 : 0;
+    for (const auto& tally : usage.attempts) {
+        const auto& attempt = tally.attempt;
         attempts.push_back({{"host", attempt.host},
                             {"port", attempt.port},
                             {"protocol", policy::to_string(attempt.protocol)},
                             {"phase", attempt.phase},
-                            {"allowed", attempt.allowed}});
+                            {"allowed", attempt.allowed},
+                            {"refusal", attempt.allowed ? ordered_json() : ordered_json(attempt.refusal)},
+                            {"count", tally.count},
+                            {"bytes_up", tally.bytes_up},
+                            {"bytes_down", tally.bytes_down}});
+    }
+    ordered_json names = ordered_json::array();
+    for (const auto& name : usage.names) {
+        names.push_back({{"name", name.name},
+                         {"phase", name.phase},
+                         {"answered", name.answered},
+                         {"count", name.count}});
     }
     return {{"bytes_up", usage.bytes_up},
             {"bytes_down", usage.bytes_down},
-            {"allowed", allowed},
-            {"blocked", static_cast<int>(usage.attempts.size()) - allowed},
-            {"attempts", attempts}};
+            {"allowed", usage.allowed},
+            {"blocked", usage.blocked},
+            {"attempts", attempts},
+            {"attempts_not_listed", usage.attempts_not_listed},
+            {"names", names},
+            {"names_not_listed", usage.names_not_listed}};
 }
 
 // The report's "usage": the worker's own figures while it exists, what the budget saw when
@@ -120,6 +133,7 @@ limits::Allowance allowance_for(const protocol::Job& job) {
     allowance.disk_bytes = job.limits.disk;
     allowance.log_bytes = job.limits.log_size;
     allowance.export_bytes = job.limits.export_size;
+    allowance.network_bytes = job.limits.network_transfer;
     return allowance;
 }
 
@@ -171,6 +185,9 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
                 provision_failure = provision(context);
             }
             if (!provision_failure) {
+                // The provision policy ends here, before the source arrives: whatever a
+                // provisioning task left running has no connection left to carry it out.
+                worker->enter_phase(policy::Phase::build);
                 clock.begin("copy-in");
                 copy_in(context);
                 clock.begin("build");
@@ -184,6 +201,8 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
             }
         } catch (const limits::LimitExceeded&) {
             throw;
+        } catch (const limits::NetworkViolation&) {
+            throw;
         } catch (const Interrupted&) {
             throw;
         } catch (const std::exception&) {
@@ -191,6 +210,9 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
             // it): the limit is the reason, not the broken connection.
             if (auto hit = budget.hit()) {
                 throw limits::LimitExceeded(std::move(*hit));
+            }
+            if (auto refused = budget.violation()) {
+                throw limits::NetworkViolation(std::move(*refused));
             }
             if (util::cancel_requested()) {
                 throw Interrupted(util::cancel_signal());
@@ -202,13 +224,17 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
         result.limit = exceeded.hit();
         result.message = exceeded.what();
         result.workspace_exported = false;
+    } catch (const limits::NetworkViolation& violation) {
+        result.outcome = Outcome::network_violation;
+        result.message = violation.what();
+        result.workspace_exported = false;
     }
     result.phases = clock.finish();
     result.accel = worker ? worker->accel() : std::string();
     result.usage = usage_json(budget, worker.get());
-    if (result.outcome != Outcome::limit_exceeded) {
+    if (result.outcome != Outcome::limit_exceeded && result.outcome != Outcome::network_violation) {
         if (provision_failure) {
-            const auto blocked = result.usage["network"]["blocked"].get<int>();
+            const auto blocked = result.usage["network"]["blocked"].get<std::uint64_t>();
             result.outcome = blocked > 0 ? Outcome::network_violation : Outcome::provision_failed;
             result.message = *provision_failure +
                              (blocked > 0 ? " (the worker tried to reach a host the provision "
@@ -225,7 +251,8 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
     }
     // A failed build's worker is kept when asked (a worker stopped for a limit is gone).
     if (result.outcome != Outcome::success && job.keep_worker && worker &&
-        result.outcome != Outcome::limit_exceeded) {
+        result.outcome != Outcome::limit_exceeded &&
+        result.outcome != Outcome::network_violation) {
         result.kept_worker = worker->keep_for_debugging();
     }
     return result;

@@ -20,7 +20,8 @@ enum class Outcome {
     success,
     build_failed,      // the build script exited non-zero
     provision_failed,  // apt or the playbook failed
-    network_violation, // provisioning failed after the worker tried a host it may not reach
+    network_violation, // the worker tried what its allowlist refuses (on-violation: fail), or
+                       // provisioning failed after such an attempt
     limit_exceeded,    // a hard limit was crossed: the worker was stopped at once
 };
 

@@ -76,7 +76,7 @@ std::optional<std::string> provision(JobContext& context) {
     if (!job.provisions()) {
         return std::nullopt;
     }
-    context.worker.open_gateway_tunnel();
+    context.worker.enter_phase(policy::Phase::provision);
     Outbox& outbox = context.outbox;
     const auto to_log = [&outbox](std::string_view chunk) {
         outbox.log("stdout", "provision", chunk);

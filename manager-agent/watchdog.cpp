@@ -72,7 +72,7 @@ void Watchdog::look() {
                         "host's own disk full?); nothing was exported"});
     }
     scan_console();
-    if ((budget_.hit() || util::cancel_requested()) && !stopped_) {
+    if ((budget_.hit() || budget_.violation() || util::cancel_requested()) && !stopped_) {
         stopped_ = true;
         probe_.stop();
     }

@@ -1,6 +1,7 @@
 #include "manager-agent/worker_session.hpp"
 
 #include "connection/chain.hpp"
+#include "connection/hop.hpp"
 #include "gateway/gateway.hpp"
 #include "image/cache.hpp"
 #include "manager-agent/watchdog.hpp"
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <thread>
@@ -153,7 +155,22 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
 
     gateway::GatewayOptions options;
     options.upstream_proxy = job_.upstream_proxy;
-    gateway_ = std::make_unique<gateway::Gateway>(job_.network.provision, "provision", options);
+    options.contractor_host_address = job_.contractor_host_address;
+    options.rate = job_.limits.network_rate;
+    options.charge_transfer = [this](std::uint64_t bytes) {
+        return budget_.charge_network(bytes);
+    };
+    if (job_.on_violation == protocol::OnViolation::fail) {
+        // The first refused attempt stops the job (the watchdog stops the worker).
+        options.on_refused = [this](const gateway::Attempt& attempt) {
+            budget_.record_violation(
+                "the worker tried to reach " + attempt.host + ":" + std::to_string(attempt.port) +
+                " (" + std::string(policy::to_string(attempt.protocol)) + ") while " +
+                (attempt.phase == "build" ? "building" : "provisioning") + ": " +
+                attempt.refusal);
+        };
+    }
+    gateway_ = std::make_unique<gateway::Gateway>(job_.network, std::move(options));
 
     vm::BootRequest request;
     request.image = image;
@@ -209,56 +226,137 @@ void WorkerSession::write_ssh_credentials(const fs::path& folder) const {
                                                          " " + endpoint.pinned_host_key + "\n");
 }
 
-void WorkerSession::open_gateway_tunnel() {
-    if (gateway_tunnel_) {
-        return;
+void WorkerSession::enter_phase(policy::Phase phase) {
+    gateway_->begin_phase(phase);
+    // The ssh that carries the forwards ends, and with it every forwarded connection in the
+    // worker: a daemon started in the previous phase keeps nothing open.
+    gateway_tunnel_.reset();
+    if (!job_.network.phase(phase).empty()) {
+        open_gateway_tunnel(phase);
     }
+}
+
+namespace {
+
+// The worker's /etc/hosts lines for `phase`: allowed http and https names lead to its
+// loopback (where the proxy listens; tools must use the proxy), tcp names to their own
+// forwarded address. Wildcards and IP literals need no line.
+std::string hosts_lines(const protocol::Job& job, const gateway::Gateway& gateway,
+                        policy::Phase phase) {
+    std::map<std::string, std::string> address_of;
+    for (const auto& rule : job.network.phase(phase)) {
+        const auto& host = rule.rule.host;
+        if (rule.rule.protocol != policy::Protocol::tcp && !host.starts_with("*.") &&
+            host.find(':') == std::string::npos &&
+            host.find_first_not_of("0123456789.") != std::string::npos) {
+            address_of.emplace(host, "127.0.0.1");
+        }
+    }
+    for (const auto& endpoint : gateway.tcp_endpoints()) {
+        if (endpoint.phase == phase) {
+            address_of[endpoint.host] = endpoint.worker_address;
+        }
+    }
+    std::string lines;
+    for (const auto& [host, address] : address_of) {
+        lines += address + " " + host + " # contractor-gateway\n";
+    }
+    return lines;
+}
+
+} // namespace
+
+void WorkerSession::open_gateway_tunnel(policy::Phase phase) {
+    // First the worker's side: names, resolver, apt, and leave to the worker's sshd (running
+    // as the SSH user) the ports below 1024 the forwards need (DNS on 53, a tcp rule's own
+    // port). Nothing here is a wall: the worker is root and may change all of it; it only
+    // makes the allowed ways work. One channel (each costs seconds nested under TCG).
+    const std::string proxy = "http://127.0.0.1:" + std::to_string(worker_gateway_port) + "/";
+    // Pipelining is off: the gateway forwards one request per connection.
+    const std::string apt_config = "Acquire::http::Proxy \"" + proxy +
+                                   "\";\nAcquire::https::Proxy \"" + proxy +
+                                   "\";\nAcquire::http::Pipeline-Depth \"0\";\n";
+    const std::string script =
+        "set -e\n"
+        "echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start\n"
+        "rm -f /etc/resolv.conf\n"
+        "printf 'nameserver 127.0.0.1\\noptions use-vc attempts:1 timeout:5\\n' > /etc/resolv.conf\n"
+        "sed -i '/# contractor-gateway$/d' /etc/hosts\n"
+        "printf '%s' " +
+        connection::shell_quote(hosts_lines(job_, *gateway_, phase)) +
+        " >> /etc/hosts\n"
+        "if [ -d /etc/apt/apt.conf.d ]; then printf '%s' " +
+        connection::shell_quote(apt_config) +
+        " > /etc/apt/apt.conf.d/90contractor-gateway; fi\n";
+    std::string output;
+    if (worker().run(clock_reset() + "sudo -n sh -c " + connection::shell_quote(script),
+                     output) != 0) {
+        throw InfrastructureError("cannot point the worker's network at the gateway: " +
+                                  proc::tail_lines(output, 5));
+    }
+    budget_.check();
+
     const fs::path folder = machine_->run_directory() / "gateway-tunnel";
     write_ssh_credentials(folder);
     const auto& endpoint = machine_->endpoint();
-    gateway_tunnel_ = std::make_unique<proc::BackgroundProcess>(
-        std::vector<std::string>{"ssh",
-                                 "-N",
-                                 "-T",
-                                 "-F",
-                                 "/dev/null",
-                                 "-i",
-                                 (folder / "client_key").string(),
-                                 "-o",
-                                 "IdentitiesOnly=yes",
-                                 "-o",
-                                 "UserKnownHostsFile=" + (folder / "known_hosts").string(),
-                                 "-o",
-                                 "GlobalKnownHostsFile=/dev/null",
-                                 "-o",
-                                 "StrictHostKeyChecking=yes",
-                                 "-o",
-                                 "ExitOnForwardFailure=yes",
-                                 "-o",
-                                 "ServerAliveInterval=30",
-                                 "-o",
-                                 "ServerAliveCountMax=10",
-                                 "-v",
-                                 "-p",
-                                 std::to_string(endpoint.port),
-                                 "-R",
-                                 "127.0.0.1:" + std::to_string(worker_gateway_port) +
-                                     ":127.0.0.1:" + std::to_string(gateway_->port()),
-                                 endpoint.user + "@" + endpoint.host},
-        folder / "ssh.log");
-    // ssh says "remote forward success" (at -v) once the worker's sshd listens on the port.
-    // Its log is read here, in the manager: asking the worker instead (ss in a loop) cost
-    // seconds of its only vCPU per try inside the manager VM under TCG. ssh's log is ours
-    // (written by our ssh at -v), but what the worker's sshd sends shows in it: only its first
-    // 64 KiB are read.
-    const fs::path log = folder / "ssh.log";
+    std::vector<std::string> command = {"ssh",
+                                        "-N",
+                                        "-T",
+                                        "-F",
+                                        "/dev/null",
+                                        "-i",
+                                        (folder / "client_key").string(),
+                                        "-o",
+                                        "IdentitiesOnly=yes",
+                                        "-o",
+                                        "UserKnownHostsFile=" + (folder / "known_hosts").string(),
+                                        "-o",
+                                        "GlobalKnownHostsFile=/dev/null",
+                                        "-o",
+                                        "StrictHostKeyChecking=yes",
+                                        "-o",
+                                        "ExitOnForwardFailure=yes",
+                                        "-o",
+                                        "ServerAliveInterval=30",
+                                        "-o",
+                                        "ServerAliveCountMax=10",
+                                        "-v",
+                                        "-p",
+                                        std::to_string(endpoint.port)};
+    const auto forward = [&command](const std::string& worker_side, std::uint16_t local_port) {
+        command.push_back("-R");
+        command.push_back(worker_side + ":127.0.0.1:" + std::to_string(local_port));
+    };
+    forward("127.0.0.1:" + std::to_string(worker_gateway_port), gateway_->port());
+    forward("127.0.0.1:53", gateway_->dns_port());
+    std::size_t forwards = 2;
+    for (const auto& tcp : gateway_->tcp_endpoints()) {
+        if (tcp.phase == phase) {
+            forward(tcp.worker_address + ":" + std::to_string(tcp.port), tcp.local_port);
+            ++forwards;
+        }
+    }
+    command.push_back(endpoint.user + "@" + endpoint.host);
+    // A log per phase: the tunnel of the previous phase may still be writing its last lines.
+    const fs::path log = folder / ("ssh-" + std::string(policy::to_string(phase)) + ".log");
+    gateway_tunnel_ = std::make_unique<proc::BackgroundProcess>(command, log);
+    // ssh says "remote forward success" (at -v) once the worker's sshd listens on a port; all
+    // of them, and the tunnel is open. Its log is read here, in the manager: asking the worker
+    // instead (ss in a loop) cost seconds of its only vCPU per try inside the manager VM under
+    // TCG. ssh's log is ours (written by our ssh at -v), but what the worker's sshd sends
+    // shows in it: only its first 64 KiB are read.
     const auto deadline = std::chrono::steady_clock::now() + tunnel_timeout;
     for (;;) {
         std::ifstream in(log);
         std::string text(64 * 1024, '\0');
         in.read(text.data(), static_cast<std::streamsize>(text.size()));
         text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-        if (text.find("remote forward success") != std::string::npos) {
+        std::size_t successes = 0;
+        for (auto at = text.find("remote forward success"); at != std::string::npos;
+             at = text.find("remote forward success", at + 1)) {
+            ++successes;
+        }
+        if (successes >= forwards) {
             break;
         }
         const bool gave_up = !gateway_tunnel_->running();
@@ -268,22 +366,12 @@ void WorkerSession::open_gateway_tunnel() {
                     (gave_up ? std::string(" (ssh -R ended)")
                              : " within " + std::to_string(tunnel_timeout.count()) + " s") +
                     "; ssh said:\n" + proc::tail_lines(text, 5),
-                "the worker's console shows whether its sshd still answers");
+                "the worker's console shows whether its sshd still answers; a tcp rule needs "
+                "'GatewayPorts clientspecified' in the worker's sshd (contractor's images have it)");
         }
         budget_.check();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    // apt is told to use it.
-    const std::string proxy = "http://127.0.0.1:" + std::to_string(worker_gateway_port) + "/";
-    const std::string apt_config =
-        "Acquire::http::Proxy \"" + proxy + "\";\nAcquire::https::Proxy \"" + proxy + "\";\n";
-    std::string output;
-    if (worker().run(clock_reset() + "printf '%s' '" + apt_config +
-                         "' | sudo tee /etc/apt/apt.conf.d/90contractor-gateway >/dev/null",
-                     output) != 0) {
-        throw InfrastructureError("cannot point the worker's apt at the gateway: " + output);
-    }
-    budget_.check();
 }
 
 void WorkerSession::look_now() {

@@ -2,6 +2,7 @@
 
 #include "connection/hop.hpp"
 #include "limits/budget.hpp"
+#include "policy/network_rule.hpp"
 #include "manager-agent/outbox.hpp"
 #include "protocol/job.hpp"
 
@@ -33,12 +34,15 @@ namespace contractor::manager {
 class Watchdog;
 class MachineProbe;
 
-// Where the worker reaches its gateway (the manager's HTTP proxy): a port on the worker's own
-// loopback that sshd forwards, over the manager's SSH connection, to the gateway on the
-// manager's loopback (ssh -R). The worker's NIC stays restrict=on: it can open no connection
-// to anything, and everything it reaches goes through the gateway's allowlist. (QEMU's
-// guestfwd=...-cmd: would need QEMU to spawn processes, which libvirt's seccomp sandbox
-// forbids: QEMU dies on the first connection.)
+// Where the worker reaches its gateway: ports on the worker's own loopback that its sshd
+// forwards, over the manager's SSH connection, to the gateway's listeners on the manager's
+// loopback (ssh -R): the HTTP proxy on 127.0.0.1:3128, the DNS responder on 127.0.0.1:53
+// (the worker's resolv.conf points there, over TCP), and each tcp rule's host:port on an
+// address of its own (127.77.0.N, which the worker's /etc/hosts gives the rule's name). The
+// worker's NIC stays restrict=on: it can open no connection to anything, and everything it
+// reaches goes through the gateway's allowlist. (QEMU's guestfwd=...-cmd: would need QEMU to
+// spawn processes, which libvirt's seccomp sandbox forbids: QEMU dies on the first
+// connection.)
 inline constexpr int worker_gateway_port = 3128;
 
 // One worker, from boot to teardown: the VM, the SSH connection to it, the gateway and the way
@@ -62,9 +66,10 @@ public:
     connection::Hop& worker();
     gateway::Gateway& gateway() { return *gateway_; }
 
-    // Opens the worker's only way out, once, when a phase may use the network: a port on the
-    // worker's loopback, forwarded over SSH to the gateway here, and apt told to use it.
-    void open_gateway_tunnel();
+    // Starts `phase`: every connection opened before is closed and the way out is torn down;
+    // it is opened again (the gateway's ports forwarded into the worker, its names, resolver
+    // and apt pointed at them) only when the phase's allowlist allows anything.
+    void enter_phase(policy::Phase phase);
 
     // A shell prefix that sets the worker's clock to this side's, for a worker whose clock
     // counts instructions (it falls behind while the guest is busy); empty otherwise.
@@ -87,6 +92,8 @@ public:
     std::string keep_for_debugging();
 
 private:
+    // Points the worker's resolver, /etc/hosts and apt at the gateway and forwards its ports.
+    void open_gateway_tunnel(policy::Phase phase);
     // Writes the worker's client key and a known_hosts file holding only its pinned host key
     // into `folder` (0600), for OpenSSH-based tools (the gateway tunnel).
     void write_ssh_credentials(const std::filesystem::path& folder) const;

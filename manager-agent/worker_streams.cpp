@@ -80,10 +80,6 @@ void copy_in(JobContext& context) {
 
 int run_build(JobContext& context) {
     const protocol::Job& job = context.job;
-    context.worker.gateway().set_rules(job.network.build, "build");
-    if (!job.network.build.empty()) {
-        context.worker.open_gateway_tunnel();
-    }
     context.worker.worker().write_file(build_script, job.build, 0755);
     Outbox& outbox = context.outbox;
     // set -e: a failing command fails the build, as in a Makefile recipe or a CI step.

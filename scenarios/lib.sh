@@ -58,6 +58,25 @@ start_apt_proxy() {
   touch "$work/proxy.log"
 }
 
+# Starts tests/fixtures/net-servers.py on 127.0.0.1 (an HTTP server, another one that must
+# never be reached, a TCP echo server and a recorder) and sets http_port, other_port,
+# echo_port and recorder_port. Their logs are in $work/net/.
+start_net_servers() {
+  mkdir -p "$work/net"
+  /usr/bin/python3 "$source_dir/tests/fixtures/net-servers.py" "$work/net" &
+  background_pids+=($!)
+  local tries=0
+  until [[ -f $work/net/ports.json ]]; do
+    tries=$((tries + 1))
+    [[ $tries -lt 100 ]] || fail "the network servers fixture did not start"
+    sleep 0.1
+  done
+  http_port=$(json_get "$work/net/ports.json" 'r["http"]')
+  other_port=$(json_get "$work/net/ports.json" 'r["other"]')
+  echo_port=$(json_get "$work/net/ports.json" 'r["echo"]')
+  recorder_port=$(json_get "$work/net/ports.json" 'r["recorder"]')
+}
+
 # The worker image as a file beside the spec, as the requirements' smoke scenario has it.
 worker_image_file() {
   "$contractor" image build worker --output "$1" > /dev/null

@@ -29,6 +29,13 @@ struct Header {
     std::string value;
 };
 
+// How the request's body is delimited; the gateway forwards exactly one body.
+struct BodyFraming {
+    enum class Kind { none, length, chunked };
+    Kind kind = Kind::none;
+    std::uint64_t length = 0; // the Content-Length, when kind is length
+};
+
 // Where a client wants to go and what it asked for.
 struct ProxyRequest {
     policy::Protocol protocol = policy::Protocol::http; // https for CONNECT
@@ -37,6 +44,7 @@ struct ProxyRequest {
     std::string path;    // the origin-form target ("/dists/x?y"); empty for CONNECT
     std::string version; // "HTTP/1.0" or "HTTP/1.1"
     std::vector<Header> headers;
+    BodyFraming body; // from the one Content-Length or `Transfer-Encoding: chunked`, if any
 };
 
 // Why a request head cannot be served; the client gets 400 with this reason.
@@ -45,11 +53,15 @@ struct BadRequest {
 };
 
 // The length of the head at the start of `buffer` (through the blank line that ends it), or
-// nullopt while it is incomplete. Accepts CRLF and bare LF line ends.
+// nullopt while it is incomplete. Accepts CRLF and bare LF line ends, so that a head ended
+// by bare LFs is found and then refused by parse_request_head with a reason.
 std::optional<std::size_t> head_length(std::string_view buffer);
 
-// Parses a complete head: absolute-form requests (http), CONNECT (https), and origin-form
-// requests with a Host header (http, for clients that take the gateway for the server).
+// Parses a complete head (CR LF line ends) with Beast's parser: absolute-form requests (http),
+// CONNECT (https), and origin-form requests with a Host header (http, for clients that take
+// the gateway for the server). Refuses, so that the gateway and the next hop cannot disagree on
+// where the request ends: control characters, obs-fold, an ambiguous or unsupported body
+// framing, and a body on CONNECT. Never throws.
 std::variant<ProxyRequest, BadRequest> parse_request_head(std::string_view head);
 
 // Parses "host:port" or "[v6]:port"; without a port, `default_port` applies, or the

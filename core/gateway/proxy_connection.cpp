@@ -1,6 +1,6 @@
 #include "gateway/proxy_connection.hpp"
 
-#include "gateway/relay.hpp"
+#include "gateway/request_body.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -16,6 +16,8 @@ using std::chrono::seconds;
 // A client sends its request right after connecting; one that stays silent this long must not
 // hold a thread (the stop event still ends the wait early).
 constexpr seconds head_timeout(30);
+// A client that pauses this long in the middle of a request body has given up on it.
+constexpr seconds body_idle_timeout(60);
 // A destination that drops packets would otherwise leave apt waiting for the kernel's own
 // connect timeout (about two minutes); 20 s fails faster while tolerating a slow mirror.
 constexpr seconds connect_timeout(20);
@@ -66,39 +68,31 @@ void answer(int client, int stop_fd, int status, std::string_view reason, std::s
     send_all(client, text_response(status, reason, body), stop_fd, send_timeout);
 }
 
-// Sends `bytes` and counts them as relayed in that direction.
-bool forward(int fd, std::string_view bytes, int stop_fd, std::atomic<std::uint64_t>* counter) {
+// Sends `bytes` and meters them; false when the peer went away or the budget is spent.
+bool forward(int fd, std::string_view bytes, int stop_fd, const FlowMeter& meter) {
     if (bytes.empty()) {
         return true;
     }
-    if (!send_all(fd, bytes, stop_fd, send_timeout)) {
-        return false;
-    }
-    if (counter != nullptr) {
-        counter->fetch_add(bytes.size(), std::memory_order_relaxed);
-    }
-    return true;
+    return meter_bytes(meter, bytes.size()) && send_all(fd, bytes, stop_fd, send_timeout);
 }
 
 // Asks the upstream proxy for a tunnel; returns what the proxy sent after its answer, or
 // nullopt (having told the client why) when it refused.
 std::optional<std::string> open_upstream_tunnel(int client, int upstream,
-                                                const ProxyRequest& request,
-                                                const ConnectionEnvironment& environment) {
+                                                const ProxyRequest& request, int stop_fd) {
     const std::string target = format_authority(request.destination);
-    if (!send_all(upstream, connect_request_head(request.destination), environment.stop_fd,
-                  send_timeout)) {
-        answer(client, environment.stop_fd, 502, "Bad Gateway",
+    if (!send_all(upstream, connect_request_head(request.destination), stop_fd, send_timeout)) {
+        answer(client, stop_fd, 502, "Bad Gateway",
                "contractor gateway: the upstream proxy did not take the CONNECT for " + target +
                    "\n");
         return std::nullopt;
     }
-    HeadRead response = read_head(upstream, environment.stop_fd, upstream_answer_timeout);
+    HeadRead response = read_head(upstream, stop_fd, upstream_answer_timeout);
     const std::string_view head = std::string_view(response.bytes).substr(0, response.head_size);
     const auto status = response.head_size > 0 ? response_status(head) : std::nullopt;
     if (!status || *status < 200 || *status > 299) {
         const std::string line(head.substr(0, head.find_first_of("\r\n")));
-        answer(client, environment.stop_fd, 502, "Bad Gateway",
+        answer(client, stop_fd, 502, "Bad Gateway",
                "contractor gateway: the upstream proxy refused CONNECT to " + target +
                    (line.empty() ? std::string(" (no answer)") : ": " + line) + "\n");
         return std::nullopt;
@@ -106,7 +100,7 @@ std::optional<std::string> open_upstream_tunnel(int client, int upstream,
     return response.bytes.substr(response.head_size);
 }
 
-void serve(Fd client, const ConnectionEnvironment& environment) {
+void serve_proxy(Fd client, const ConnectionEnvironment& environment) {
     const int stop_fd = environment.stop_fd;
     set_nonblocking(client.get());
     const HeadRead read = read_head(client.get(), stop_fd, head_timeout);
@@ -126,24 +120,24 @@ void serve(Fd client, const ConnectionEnvironment& environment) {
     const ProxyRequest& request = std::get<ProxyRequest>(parsed);
     const std::string target = format_authority(request.destination);
 
-    const Decision decision = environment.decide(request.destination, request.protocol);
-    if (!decision.allowed) {
+    const Admission admission = environment.admit(request.destination, request.protocol);
+    if (!admission.allowed) {
         answer(client.get(), stop_fd, 403, "Forbidden",
                "contractor gateway: " + target + " (" +
-                   std::string(policy::to_string(request.protocol)) + ") is not in the " +
-                   decision.phase + " allowlist\n");
+                   std::string(policy::to_string(request.protocol)) +
+                   ") refused: " + admission.refusal + "\n");
         return;
     }
-
     const bool via_proxy = environment.upstream_proxy.has_value();
-    const Endpoint& hop = via_proxy ? *environment.upstream_proxy : request.destination;
-    Connected upstream =
-        connect_tcp(hop.host, hop.port, environment.hosts_override, stop_fd, connect_timeout);
+    Connected upstream = admission.addresses.empty()
+                             ? Connected{{}, admission.unreachable}
+                             : connect_any(admission.addresses, stop_fd, connect_timeout);
     if (!upstream.fd.valid()) {
         answer(client.get(), stop_fd, 502, "Bad Gateway",
                "contractor gateway: cannot reach " +
-                   (via_proxy ? "the upstream proxy " + format_authority(hop) : target) + ": " +
-                   upstream.error + "\n");
+                   (via_proxy ? "the upstream proxy " + format_authority(*environment.upstream_proxy)
+                              : target) +
+                   ": " + upstream.error + "\n");
         return;
     }
     const int up = upstream.fd.get();
@@ -152,7 +146,7 @@ void serve(Fd client, const ConnectionEnvironment& environment) {
     if (request.protocol == policy::Protocol::https) {
         std::string from_proxy;
         if (via_proxy) {
-            auto rest = open_upstream_tunnel(client.get(), up, request, environment);
+            auto rest = open_upstream_tunnel(client.get(), up, request, stop_fd);
             if (!rest) {
                 return;
             }
@@ -160,30 +154,65 @@ void serve(Fd client, const ConnectionEnvironment& environment) {
         }
         if (!send_all(client.get(), "HTTP/1.1 200 Connection established\r\n\r\n", stop_fd,
                       send_timeout) ||
-            !forward(client.get(), from_proxy, stop_fd, environment.bytes_down) ||
-            !forward(up, after_head, stop_fd, environment.bytes_up)) {
+            !forward(client.get(), from_proxy, stop_fd, admission.down) ||
+            !forward(up, after_head, stop_fd, admission.up)) {
             return;
         }
-    } else {
-        if (!send_all(up, upstream_request_head(request, via_proxy), stop_fd, send_timeout) ||
-            !forward(up, after_head, stop_fd, environment.bytes_up)) {
-            answer(client.get(), stop_fd, 502, "Bad Gateway",
-                   "contractor gateway: " + target + " did not take the request\n");
-            return;
-        }
+        relay({client.get(), client.get()}, {up, up}, stop_fd, admission.up, admission.down);
+        return;
     }
-    relay({client.get(), client.get()}, {up, up}, stop_fd, environment.bytes_up,
-          environment.bytes_down);
+    // http: the head, exactly one body, then only the answer comes back. Whatever the client
+    // sends after its body (a second, pipelined request) is dropped: one request per
+    // connection, so a request can never reach a host the allowlist did not see.
+    if (!send_all(up, upstream_request_head(request, via_proxy), stop_fd, send_timeout)) {
+        answer(client.get(), stop_fd, 502, "Bad Gateway",
+               "contractor gateway: " + target + " did not take the request\n");
+        return;
+    }
+    const auto send_up = [&](std::string_view bytes) {
+        return forward(up, bytes, stop_fd, admission.up);
+    };
+    const BodyForwarded body = forward_request_body(client.get(), request.body, after_head,
+                                                    send_up, stop_fd, body_idle_timeout);
+    if (!body.ok) {
+        answer(client.get(), stop_fd, 400, "Bad Request",
+               "contractor gateway: " + body.error + "\n");
+        return;
+    }
+    relay({client.get(), client.get()}, {up, up}, stop_fd, FlowMeter{}, admission.down,
+          FromA::discard);
+}
+
+void serve_tcp(Fd client, const Endpoint& destination, const ConnectionEnvironment& environment) {
+    const Admission admission = environment.admit(destination, policy::Protocol::tcp);
+    if (!admission.allowed || admission.addresses.empty()) {
+        return; // a raw TCP client has no way to read a reason: the report has it
+    }
+    Connected upstream = connect_any(admission.addresses, environment.stop_fd, connect_timeout);
+    if (!upstream.fd.valid()) {
+        return;
+    }
+    relay({client.get(), client.get()}, {upstream.fd.get(), upstream.fd.get()},
+          environment.stop_fd, admission.up, admission.down);
 }
 
 } // namespace
 
-void serve_connection(Fd client, const ConnectionEnvironment& environment) noexcept {
+void serve_proxy_connection(Fd client, const ConnectionEnvironment& environment) noexcept {
     try {
-        serve(std::move(client), environment);
+        serve_proxy(std::move(client), environment);
     } catch (const std::exception&) {
         // Out of memory or a failing thread primitive: this connection closes, the gateway
         // and its other connections go on.
+    }
+}
+
+void serve_tcp_connection(Fd client, const Endpoint& destination,
+                          const ConnectionEnvironment& environment) noexcept {
+    try {
+        serve_tcp(std::move(client), destination, environment);
+    } catch (const std::exception&) {
+        // As above: only this connection ends.
     }
 }
 

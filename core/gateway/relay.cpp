@@ -1,15 +1,11 @@
 #include "gateway/relay.hpp"
 
-#include "gateway/gateway.hpp"
 #include "gateway/socket.hpp"
-#include "util/exit_code.hpp"
 
-#include <arpa/inet.h>
+#include <algorithm>
 #include <cerrno>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -17,34 +13,73 @@ namespace contractor::gateway {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // 64 KiB per direction: large enough that a package download costs few system calls.
 constexpr std::size_t buffer_size = 64 * 1024;
-
-bool is_socket(int fd) {
-    struct stat status {};
-    return ::fstat(fd, &status) == 0 && S_ISSOCK(status.st_mode);
-}
 
 // One direction of a relay: bytes read from `from` wait in `buffer` until written to `to`.
 struct Direction {
     int from;
     int to;
-    bool to_is_socket;
-    std::atomic<std::uint64_t>* counter;
+    FlowMeter meter;
+    bool discard = false;
     std::vector<char> buffer = std::vector<char>(buffer_size);
     std::size_t begin = 0;
     std::size_t end = 0;
     bool source_ended = false;
     bool finished = false;
+    Clock::time_point paused_until{}; // the token bucket's answer: no read before this
 
     bool has_data() const { return begin < end; }
 
-    // Reads what is available; false on a hard error.
+    // Moves bytes until the source or the destination would block (or the bucket holds the
+    // direction back): one wake-up of poll moves as much as the sockets allow, not one buffer.
+    // False on a hard error or a spent budget.
+    bool pump() {
+        for (int rounds = 0; rounds < 64 && !finished; ++rounds) {
+            const std::size_t before_begin = begin;
+            const std::size_t before_end = end;
+            const bool was_empty = !has_data();
+            if (!(has_data() ? drain() : fill())) {
+                return false;
+            }
+            finish_if_done();
+            const bool moved = was_empty ? end != before_end || begin != before_begin ||
+                                               source_ended
+                                         : begin != before_begin;
+            if (!moved || source_ended || Clock::now() < paused_until) {
+                return true;
+            }
+        }
+        return true;
+    }
+
+    // Reads what is available and the bucket allows; false on a hard error or a spent budget.
     bool fill() {
-        const ssize_t got = ::read(from, buffer.data(), buffer.size());
+        std::size_t wanted = buffer.size();
+        if (meter.bucket != nullptr) {
+            const Grant grant = meter.bucket->grant(wanted);
+            if (grant.bytes == 0) {
+                paused_until = grant.retry_at;
+                return true;
+            }
+            wanted = grant.bytes;
+        }
+        const ssize_t got = ::read(from, buffer.data(), wanted);
         if (got > 0) {
+            const auto bytes = static_cast<std::size_t>(got);
+            if (meter.bucket != nullptr) {
+                meter.bucket->spend(bytes);
+            }
+            if (discard) {
+                return true;
+            }
+            if (meter.charge != nullptr && !(*meter.charge)(bytes)) {
+                return false;
+            }
             begin = 0;
-            end = static_cast<std::size_t>(got);
+            end = bytes;
         } else if (got == 0) {
             source_ended = true;
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -55,13 +90,13 @@ struct Direction {
 
     // Writes what the destination takes; false on a hard error.
     bool drain() {
-        const std::size_t length = end - begin;
-        const ssize_t sent = to_is_socket ? ::send(to, buffer.data() + begin, length, MSG_NOSIGNAL)
-                                          : ::write(to, buffer.data() + begin, length);
+        const ssize_t sent = ::send(to, buffer.data() + begin, end - begin, MSG_NOSIGNAL);
         if (sent > 0) {
             begin += static_cast<std::size_t>(sent);
-            if (counter != nullptr) {
-                counter->fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
+            for (auto* counter : {meter.total, meter.connection}) {
+                if (counter != nullptr) {
+                    counter->fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
+                }
             }
         } else if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             return false;
@@ -69,45 +104,78 @@ struct Direction {
         return true;
     }
 
-    // Once the source has ended and everything is written, tells the destination.
+    // Once the source has ended and everything is written, tells the destination (a
+    // discarded direction tells nobody: the destination never saw it).
     void finish_if_done() {
         if (finished || !source_ended || has_data()) {
             return;
         }
         finished = true;
-        if (to_is_socket) {
+        if (!discard) {
             ::shutdown(to, SHUT_WR);
-        } else {
-            ::close(to); // a pipe has no half-close; the relay owns it at this point
         }
+    }
+
+    // What to poll for now, or nothing (-1) while the bucket holds it back.
+    pollfd interest(Clock::time_point now) const {
+        if (finished) {
+            return {-1, 0, 0};
+        }
+        if (has_data()) {
+            return {to, POLLOUT, 0};
+        }
+        return now < paused_until ? pollfd{-1, 0, 0} : pollfd{from, POLLIN, 0};
     }
 };
 
 } // namespace
 
-void relay(RelaySide a, RelaySide b, int stop_fd, std::atomic<std::uint64_t>* a_to_b,
-           std::atomic<std::uint64_t>* b_to_a) {
+bool meter_bytes(const FlowMeter& meter, std::uint64_t bytes) {
+    if (bytes == 0) {
+        return true;
+    }
+    if (meter.charge != nullptr && !(*meter.charge)(bytes)) {
+        return false;
+    }
+    if (meter.bucket != nullptr) {
+        meter.bucket->spend(bytes);
+    }
+    for (auto* counter : {meter.total, meter.connection}) {
+        if (counter != nullptr) {
+            counter->fetch_add(bytes, std::memory_order_relaxed);
+        }
+    }
+    return true;
+}
+
+void relay(RelaySide a, RelaySide b, int stop_fd, FlowMeter a_to_b, FlowMeter b_to_a,
+           FromA from_a) {
     for (int fd : {a.read_fd, a.write_fd, b.read_fd, b.write_fd}) {
         set_nonblocking(fd);
     }
     Direction directions[2] = {
-        {a.read_fd, b.write_fd, is_socket(b.write_fd), a_to_b},
-        {b.read_fd, a.write_fd, is_socket(a.write_fd), b_to_a},
+        {a.read_fd, b.write_fd, a_to_b, from_a == FromA::discard},
+        {b.read_fd, a.write_fd, b_to_a},
     };
     while (!directions[0].finished || !directions[1].finished) {
-        // Entries 0 and 1 belong to the directions (-1 when idle: poll skips negative fds).
-        pollfd fds[3] = {{-1, 0, 0}, {-1, 0, 0}, {stop_fd, POLLIN, 0}};
-        for (int i = 0; i < 2; ++i) {
-            const Direction& direction = directions[i];
-            if (direction.finished) {
-                continue;
+        const auto now = Clock::now();
+        pollfd fds[3] = {directions[0].interest(now), directions[1].interest(now),
+                         {stop_fd, POLLIN, 0}};
+        // No timeout of its own: a build may hold a quiet connection open for long; the stop
+        // event ends the relay when the phase ends or the gateway goes away. A paused
+        // direction wakes when the bucket has tokens again.
+        int timeout = -1;
+        for (const auto& direction : directions) {
+            if (!direction.finished && !direction.has_data() && now < direction.paused_until) {
+                const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      direction.paused_until - now)
+                                      .count() +
+                                  1;
+                timeout = timeout < 0 ? static_cast<int>(wait)
+                                      : std::min(timeout, static_cast<int>(wait));
             }
-            fds[i] = direction.has_data() ? pollfd{direction.to, POLLOUT, 0}
-                                          : pollfd{direction.from, POLLIN, 0};
         }
-        // No timeout: a build may hold a quiet connection open for long; the stop event ends
-        // the relay when the gateway goes away.
-        if (::poll(fds, 3, -1) < 0) {
+        if (::poll(fds, 3, timeout) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -121,11 +189,9 @@ void relay(RelaySide a, RelaySide b, int stop_fd, std::atomic<std::uint64_t>* a_
             if (fds[i].revents == 0) {
                 continue;
             }
-            const bool ok = direction.has_data() ? direction.drain() : direction.fill();
-            if (!ok) {
-                return; // a reset or a broken pipe ends both directions
+            if (!direction.pump()) {
+                return; // a reset, a broken pipe or a spent budget ends both directions
             }
-            direction.finish_if_done();
         }
     }
 }

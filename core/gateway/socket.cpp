@@ -6,8 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <memory>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -31,13 +29,15 @@ int milliseconds_left(Clock::time_point deadline) {
 }
 
 // One connect attempt to one address, waiting up to `timeout` for the handshake.
-Connected connect_address(const addrinfo& address, int stop_fd, std::chrono::milliseconds timeout) {
-    Fd fd(::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   address.ai_protocol));
+Connected connect_address(const sockaddr_storage& address, int stop_fd,
+                          std::chrono::milliseconds timeout) {
+    Fd fd(::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
         return {{}, system_error_text(errno)};
     }
-    if (::connect(fd.get(), address.ai_addr, address.ai_addrlen) == 0) {
+    const socklen_t address_length =
+        address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), address_length) == 0) {
         return {std::move(fd), {}};
     }
     if (errno != EINPROGRESS) {
@@ -175,28 +175,11 @@ void fire_stop_event(int stop_fd) {
     [[maybe_unused]] const ssize_t written = ::write(stop_fd, &one, sizeof one);
 }
 
-Connected connect_tcp(const std::string& host, std::uint16_t port,
-                      const std::map<std::string, std::string>& hosts_override, int stop_fd,
+Connected connect_any(const std::vector<sockaddr_storage>& addresses, int stop_fd,
                       std::chrono::milliseconds timeout) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    std::string name = host;
-    if (const auto found = hosts_override.find(host); found != hosts_override.end()) {
-        name = found->second;
-        hints.ai_flags |= AI_NUMERICHOST;
-    }
-    addrinfo* addresses = nullptr;
-    const std::string service = std::to_string(port);
-    const int status = ::getaddrinfo(name.c_str(), service.c_str(), &hints, &addresses);
-    if (status != 0) {
-        return {{}, "cannot resolve " + host + ": " + ::gai_strerror(status)};
-    }
-    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(addresses, &::freeaddrinfo);
-    Connected last{{}, "no address for " + host};
-    for (const addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
-        last = connect_address(*address, stop_fd, timeout);
+    Connected last{{}, "no address to connect to"};
+    for (const auto& address : addresses) {
+        last = connect_address(address, stop_fd, timeout);
         if (last.fd.valid() || stop_requested(stop_fd)) {
             break;
         }

@@ -2,9 +2,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
+#include <sys/socket.h>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // Sockets for the gateway: an owning descriptor, waits that a stop event interrupts, and
 // connects with a deadline. Every descriptor here is non-blocking.
@@ -61,11 +62,9 @@ struct Connected {
     std::string error; // empty when fd is valid
 };
 
-// Connects to `host`:`port`, trying each address the name resolves to (or the address in
-// `hosts_override`, when it names `host`). Gives up after `timeout` per address or when the
-// stop event fires. Name resolution itself (getaddrinfo) cannot be interrupted.
-Connected connect_tcp(const std::string& host, std::uint16_t port,
-                      const std::map<std::string, std::string>& hosts_override, int stop_fd,
+// Connects to the first of `addresses` that answers (each a checked address: see
+// address_policy.hpp), giving up after `timeout` per address or when the stop event fires.
+Connected connect_any(const std::vector<sockaddr_storage>& addresses, int stop_fd,
                       std::chrono::milliseconds timeout);
 
 } // namespace contractor::gateway

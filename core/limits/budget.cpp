@@ -37,6 +37,8 @@ std::string what_was_used(Limit limit) {
         return "the build printed";
     case Limit::export_size:
         return "the returning workspace stream carried";
+    case Limit::network_transfer:
+        return "the worker's network traffic came to";
     }
     return "used";
 }
@@ -57,6 +59,8 @@ std::string_view to_string(Limit limit) {
         return "log-size";
     case Limit::export_size:
         return "export-size";
+    case Limit::network_transfer:
+        return "network-transfer";
     }
     return "";
 }
@@ -84,6 +88,9 @@ std::string LimitHit::message() const {
 LimitExceeded::LimitExceeded(LimitHit hit)
     : Error(hit.message(), {}, ExitCode::limit_exceeded), hit_(std::move(hit)) {}
 
+NetworkViolation::NetworkViolation(std::string what)
+    : Error("network-violation: " + what, {}, ExitCode::limit_exceeded) {}
+
 Budget::Budget(Allowance allowance, std::chrono::steady_clock::time_point start)
     : allowance_(allowance), start_(start), deadline_(start + allowance.timeout) {}
 
@@ -108,6 +115,28 @@ std::uint64_t Budget::charge_log(std::uint64_t bytes) {
 std::uint64_t Budget::charge_export(std::uint64_t bytes) {
     return charge(usage_.export_bytes, allowance_.export_bytes, Limit::export_size,
                   "nothing was exported", bytes);
+}
+
+bool Budget::charge_network(std::uint64_t bytes) {
+    if (allowance_.network_bytes == 0) {
+        const std::lock_guard lock(mutex_);
+        usage_.network_bytes += bytes;
+        return true;
+    }
+    return charge(usage_.network_bytes, allowance_.network_bytes, Limit::network_transfer,
+                  "the connection was cut and the worker stopped", bytes) == bytes;
+}
+
+void Budget::record_violation(std::string what) {
+    const std::lock_guard lock(mutex_);
+    if (!hit_ && !violation_) {
+        violation_ = std::move(what);
+    }
+}
+
+std::optional<std::string> Budget::violation() const {
+    const std::lock_guard lock(mutex_);
+    return violation_;
 }
 
 void Budget::observe_console(std::uint64_t bytes) {
@@ -156,7 +185,7 @@ void Budget::record(LimitHit hit) {
 }
 
 void Budget::record_locked(LimitHit hit) {
-    if (!hit_) {
+    if (!hit_ && !violation_) {
         hit_ = std::move(hit);
     }
 }
@@ -168,6 +197,9 @@ void Budget::check() {
     observe_clock();
     if (auto crossed = hit()) {
         throw LimitExceeded(std::move(*crossed));
+    }
+    if (auto refused = violation()) {
+        throw NetworkViolation(std::move(*refused));
     }
 }
 

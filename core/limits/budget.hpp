@@ -14,10 +14,10 @@
 // limit is recorded once (the first one stays) and thrown by check(), which every wait calls.
 namespace contractor::limits {
 
-enum class Limit { timeout, cpu_time, memory, disk, log_size, export_size };
+enum class Limit { timeout, cpu_time, memory, disk, log_size, export_size, network_transfer };
 
 // The limit's key in the spec: "timeout", "cpu-time", "memory", "disk", "log-size",
-// "export-size".
+// "export-size", "network-transfer".
 std::string_view to_string(Limit limit);
 
 // One limit crossed: what the build had used when it was stopped against what it was allowed,
@@ -43,6 +43,13 @@ private:
     LimitHit hit_;
 };
 
+// The worker tried to reach what its phase's allowlist does not allow, and the user's config
+// says such a build fails (on-violation: fail, the default): exit code 3.
+class NetworkViolation : public Error {
+public:
+    explicit NetworkViolation(std::string what);
+};
+
 // What one job may use.
 struct Allowance {
     std::chrono::seconds timeout{7200};
@@ -51,6 +58,7 @@ struct Allowance {
     std::uint64_t disk_bytes = 8ULL << 30;
     std::uint64_t log_bytes = 64ULL << 20;
     std::uint64_t export_bytes = 4ULL << 30;
+    std::uint64_t network_bytes = 0; // network-transfer, both directions; 0: unlimited
 };
 
 // The share of the disk limit at which the host counts the worker's disk as full: the overlay
@@ -69,6 +77,7 @@ struct Usage {
     double cpu_seconds = 0;
     std::uint64_t log_bytes = 0;
     std::uint64_t export_bytes = 0;
+    std::uint64_t network_bytes = 0;
     std::uint64_t disk_bytes = 0; // the host's view: overlay and image allocation
 };
 
@@ -86,6 +95,12 @@ public:
     // Charges bytes of the returning workspace stream, everything in it (headers, padding,
     // content); returns how many fit in export-size. Crossing records the hit.
     std::uint64_t charge_export(std::uint64_t bytes);
+    // Charges bytes the gateway is about to relay, either direction; false when they do not
+    // fit in network-transfer (crossing records the hit, and the connection ends).
+    bool charge_network(std::uint64_t bytes);
+    // Records that the worker tried what the allowlist refuses (`what`, in words), when the
+    // job fails on a violation. The first reason to stop stays, limit or violation.
+    void record_violation(std::string what);
     // The console log's size now; over max(log-size, console_floor_bytes) records a log-size hit.
     void observe_console(std::uint64_t bytes);
     // Guest CPU seconds so far (boot included); over cpu-time records the hit.
@@ -100,10 +115,13 @@ public:
     void record(LimitHit hit);
 
     // Throws Interrupted when the job was cancelled, LimitExceeded when a limit has been
-    // crossed (the deadline is checked now). Called in every wait on the worker.
+    // crossed (the deadline is checked now), NetworkViolation after a refused attempt that
+    // fails the job. Called in every wait on the worker.
     void check();
     // The recorded hit, if any (without checking the clock).
     std::optional<LimitHit> hit() const;
+    // The recorded violation, if any.
+    std::optional<std::string> violation() const;
     Usage usage() const;
 
 private:
@@ -119,6 +137,7 @@ private:
     mutable std::mutex mutex_;
     Usage usage_;
     std::optional<LimitHit> hit_;
+    std::optional<std::string> violation_;
 };
 
 } // namespace contractor::limits

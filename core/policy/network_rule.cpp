@@ -116,6 +116,15 @@ std::optional<std::string> host_problem(std::string_view host) {
         inet_pton(AF_INET6, text.c_str(), address) == 1) {
         return std::nullopt;
     }
+    // inet_aton (and so getaddrinfo, curl, every C program) reads "0x7f.1", "127.1" and
+    // "2130706433" as 127.0.0.1: such a name would slip past every check made on names.
+    in_addr legacy{};
+    if (inet_aton(text.c_str(), &legacy) != 0) {
+        char canonical[INET_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET, &legacy, canonical, sizeof canonical);
+        return "'" + text + "' is read by the C library as the IPv4 address " + canonical +
+               "; write an address as four decimal numbers";
+    }
     std::string_view name = host;
     if (name.starts_with("*.")) {
         name.remove_prefix(2);

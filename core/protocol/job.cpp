@@ -130,6 +130,8 @@ ordered_json job_to_json(const Job& job) {
             {"keep-worker", job.keep_worker},
             {"upstream-proxy",
              job.upstream_proxy ? ordered_json(*job.upstream_proxy) : ordered_json(nullptr)},
+            {"contractor-host", job.contractor_host_address},
+            {"on-violation", job.on_violation == OnViolation::warn ? "warn" : "fail"},
             {"effective", job.effective}};
 }
 
@@ -152,6 +154,12 @@ Job job_from_json(const json& message) {
         if (const auto& proxy = message.at("upstream-proxy"); proxy.is_string()) {
             job.upstream_proxy = proxy.get<std::string>();
         }
+        job.contractor_host_address = message.at("contractor-host").get<std::string>();
+        const auto on_violation = message.at("on-violation").get<std::string>();
+        if (on_violation != "warn" && on_violation != "fail") {
+            throw ProtocolError("the job's on-violation is '" + on_violation + "'", false);
+        }
+        job.on_violation = on_violation == "warn" ? OnViolation::warn : OnViolation::fail;
         job.effective = message.at("effective");
         return job;
     } catch (const json::exception& error) {

@@ -23,7 +23,7 @@
 namespace contractor::protocol {
 
 // Bumped on any incompatible change; both sides refuse a peer with another version.
-inline constexpr int protocol_version = 2;
+inline constexpr int protocol_version = 3;
 
 // The manager sends {"type": "heartbeat"} this often while it runs a job; the CLI gives up on
 // a manager it has heard nothing from for `silence_limit`.
@@ -40,6 +40,12 @@ enum class ImageSource {
 // How the worker runs. In the nested topology the CLI leaves the choice to the manager, a VM
 // level below it: that is where KVM is or is not.
 enum class WorkerAccel { manager_decides, kvm, tcg };
+
+// What a refused network attempt does to the build (config `network: {on-violation: ...}`).
+enum class OnViolation {
+    fail, // the build stops at once: network-violation, exit 3
+    warn, // the build goes on; the report lists the attempt
+};
 
 // The job's hard limits, in base units (bytes, seconds, bytes per second).
 struct JobLimits {
@@ -68,6 +74,10 @@ struct Job {
     bool keep_worker = false;
     // An HTTP proxy every allowed connection of the worker goes through (user config).
     std::optional<std::string> upstream_proxy;
+    // Where host.contractor.internal leads, as the manager reaches it: 127.0.0.1 when the
+    // manager runs on the machine that runs contractor (direct), 10.0.2.2 inside the manager VM.
+    std::string contractor_host_address = "127.0.0.1";
+    OnViolation on_violation = OnViolation::fail;
     nlohmann::ordered_json effective; // the effective spec, for the report
 
     bool provisions() const { return !install.empty() || (!ansible.is_null() && !ansible.empty()); }

@@ -49,6 +49,23 @@ void enforce_ceilings(const BuildSpec& spec, const UserConfig& config,
             }
         }
     }
+    // host.contractor.internal reaches this machine's own loopback: a spec (usually from the
+    // repository being built) may name it only when the config says so.
+    for (const auto phase : {policy::Phase::provision, policy::Phase::build}) {
+        for (const auto& rule : merged.phase(phase)) {
+            if (rule.origin == policy::Origin::spec && rule.rule.host == policy::contractor_host &&
+                !config.spec_may_reach_host) {
+                const std::string where =
+                    spec.document.file.empty() ? "" : spec.document.file + ": ";
+                throw UsageError(
+                    where + "the spec asks to reach host.contractor.internal:" +
+                        std::to_string(rule.rule.port) +
+                        ", the loopback of this machine, which only your config can allow",
+                    "put the rule in your config's network section, or set 'network: "
+                    "{spec-may-reach-host: true}' there");
+            }
+        }
+    }
     if (over.empty()) {
         return;
     }

@@ -26,6 +26,9 @@ struct LogRetention {
     std::uint64_t max_age_seconds = 30 * 86400; // none older than this
 };
 
+// Config `network: {on-violation: ...}`: what a refused network attempt does to the build.
+enum class OnViolation { fail, warn };
+
 // Config `spec-rules:` whether a spec may add network rules to the base policy.
 enum class SpecRules { allow, deny };
 
@@ -44,6 +47,12 @@ struct UserConfig {
     // The base network policy. A phase the config file does not mention keeps the built-in
     // base (Debian's mirrors for provisioning, nothing for the build).
     policy::EffectivePolicy network = policy::builtin_base_policy();
+    // `network: {on-violation: warn}`: a refused attempt is reported and the build goes on.
+    // Default fail: the build stops as network-violation, exit 3.
+    OnViolation on_violation = OnViolation::fail;
+    // `network: {spec-may-reach-host: true}`: a spec may name host.contractor.internal (the
+    // loopback of this machine) in its rules. Off: only this config's rules may.
+    bool spec_may_reach_host = false;
     ManagerConfig manager;
     // `export: {allow-git: true}`: let `.git` folders, `.git` files and bare-repository
     // layouts come back from the worker. Off by default: git runs what they configure

@@ -163,7 +163,21 @@ UserConfig load_user_config(const ConfigLocation& location) {
         if (reader.find("/logs") != nullptr) {
             read_logs(reader, config);
         }
-        const policy::NetworkRules rules = reader.network("/network");
+        const policy::NetworkRules rules = reader.network("/network", true);
+        if (reader.find("/network/on-violation") != nullptr) {
+            const std::string value = reader.string("/network/on-violation");
+            if (value != "fail" && value != "warn") {
+                reader.fail_at_value("/network/on-violation",
+                                     "unknown value " + util::quoted(value) +
+                                         " for 'on-violation'",
+                                     "use fail (a refused attempt stops the build, exit 3) or "
+                                     "warn (it is reported and the build goes on)");
+            }
+            config.on_violation = value == "warn" ? OnViolation::warn : OnViolation::fail;
+        }
+        if (reader.find("/network/spec-may-reach-host") != nullptr) {
+            config.spec_may_reach_host = reader.boolean("/network/spec-may-reach-host");
+        }
         if (reader.find("/network/provision") != nullptr) {
             config.network.provision = policy::tag_rules(rules.provision, policy::Origin::config);
         }

@@ -297,6 +297,12 @@ policy::NetworkRule FieldReader::rule(const std::string& pointer) const {
     } else {
         fail_at_value(pointer, "a tcp rule needs a port", "add e.g. 'port: 9418'");
     }
+    if (rule.protocol == policy::Protocol::tcp && rule.host.starts_with("*.")) {
+        // The worker reaches a tcp rule by its name, which its /etc/hosts maps to a forwarded
+        // address: that needs one name, known before the build.
+        fail_at_value(host_pointer, "a tcp rule needs one host name, not a wildcard",
+                      "list each host the build connects to");
+    }
     return rule;
 }
 
@@ -316,8 +322,13 @@ std::vector<policy::NetworkRule> FieldReader::rules(const std::string& pointer) 
     return out;
 }
 
-policy::NetworkRules FieldReader::network(const std::string& pointer) const {
-    check_mapping(pointer, {"provision", "build"}, "network");
+policy::NetworkRules FieldReader::network(const std::string& pointer, bool config_keys) const {
+    if (config_keys) {
+        check_mapping(pointer, {"provision", "build", "on-violation", "spec-may-reach-host"},
+                      "network");
+    } else {
+        check_mapping(pointer, {"provision", "build"}, "network");
+    }
     return {rules(yaml::child_pointer(pointer, "provision")),
             rules(yaml::child_pointer(pointer, "build"))};
 }

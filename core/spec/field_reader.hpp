@@ -45,8 +45,9 @@ public:
     // `ceilings:`); `what` names it in messages.
     Limits limits(const std::string& pointer, std::string_view what = "limits") const;
 
-    // The `network:` mapping at `pointer`.
-    policy::NetworkRules network(const std::string& pointer) const;
+    // The `network:` mapping at `pointer`; the config's also has `on-violation` and
+    // `spec-may-reach-host` (read by the config loader).
+    policy::NetworkRules network(const std::string& pointer, bool config_keys = false) const;
 
     // Throws a SourceError at the value at `pointer`.
     [[noreturn]] void fail_at_value(const std::string& pointer, const std::string& message,

@@ -103,6 +103,36 @@ TEST_CASE("each limit is recorded with what was used against what was allowed", 
     }
 }
 
+TEST_CASE("network-transfer counts both directions; a violation stops the job", "[budget]") {
+    Allowance allowance;
+    allowance.network_bytes = 1000;
+    Budget budget(allowance);
+    CHECK(budget.charge_network(600));
+    CHECK_FALSE(budget.charge_network(600));
+    REQUIRE(budget.hit().has_value());
+    CHECK(budget.hit()->limit == Limit::network_transfer);
+    CHECK(budget.hit()->used == 1200);
+    CHECK_THAT(budget.hit()->message(),
+               Catch::Matchers::StartsWith("network-transfer: the worker's network traffic came "
+                                           "to 1200 bytes, over its limit of 1000 bytes"));
+    CHECK_THROWS_AS(budget.check(), LimitExceeded);
+    // The first reason to stop stays.
+    budget.record_violation("tried pypi.org");
+    CHECK_FALSE(budget.violation().has_value());
+
+    Budget unlimited(Allowance{});
+    CHECK(unlimited.charge_network(1ULL << 40));
+    CHECK(unlimited.usage().network_bytes == 1ULL << 40);
+    unlimited.record_violation("the worker tried to reach pypi.org:443 (https)");
+    CHECK_THROWS_WITH(unlimited.check(),
+                      "network-violation: the worker tried to reach pypi.org:443 (https)");
+    try {
+        unlimited.check();
+    } catch (const NetworkViolation& violation) {
+        CHECK(violation.exit_code() == ExitCode::limit_exceeded);
+    }
+}
+
 TEST_CASE("a cancelled job stops at the next check, before any limit", "[budget]") {
     Budget budget(small());
     util::request_cancel(15);

@@ -108,14 +108,71 @@ TEST_CASE("a foreign workspace and its hint reach the summary", "[report]") {
                                    "symlink; it was left as it is (name a new or empty folder"));
 }
 
-TEST_CASE("the plan marks the network limits as not enforced yet, and only those", "[report]") {
+TEST_CASE("the plan marks no limit as not enforced", "[report]") {
     const spec::EffectiveSpec effective{};
     std::ostringstream err;
     cli::print_plan(err, effective);
     const std::string plan = err.str();
     const std::string limits = plan.substr(plan.find("contractor: limits:"));
-    CHECK_THAT(limits, Contains("network-rate 0 B/s (not enforced yet)"));
-    CHECK_THAT(limits, Contains("network-transfer 0 B (not enforced yet)"));
-    CHECK_THAT(limits, Contains("cpu-time 0 s, "));
-    CHECK(limits.substr(0, limits.find('\n')).find("timeout 0 s (") == std::string::npos);
+    CHECK_THAT(limits, Contains("network-rate 0 B/s, network-transfer 0 B, "));
+    CHECK_THAT(limits, !Contains("not enforced"));
+}
+
+TEST_CASE("the summary lists blocked attempts and the section that would allow them",
+          "[report]") {
+    spec::EffectiveSpec effective{};
+    cli::BuildOutcome outcome;
+    const auto attempt = [](const char* host, int port, const char* phase, bool allowed,
+                            const char* refusal) {
+        return nlohmann::json{{"host", host},       {"port", port},
+                              {"protocol", "http"}, {"phase", phase},
+                              {"allowed", allowed}, {"refusal", allowed ? nlohmann::json() : nlohmann::json(refusal)},
+                              {"count", 3},         {"bytes_up", 1},
+                              {"bytes_down", 2}};
+    };
+    outcome.result = {
+        {"result", "network-violation"},
+        {"exit_code", 3},
+        {"usage",
+         {{"network",
+           {{"allowed", 3},
+            {"blocked", 6},
+            {"attempts",
+             {attempt("deb.debian.org", 80, "provision", true, nullptr),
+              attempt("pypi.org", 80, "build", false, "not in the build allowlist"),
+              attempt("localhost", 80, "build", false,
+                      "localhost resolves to 127.0.0.1 (loopback), which only the user's "
+                      "config can allow, by naming that address")}},
+            {"attempts_not_listed", 7},
+            {"names", {{{"name", "leak.example"}, {"phase", "build"}, {"answered", false},
+                        {"count", 1}}}}}}}}};
+    const cli::BuildRecord record{effective, outcome, "direct", "tcg", "/log", 1.0};
+    std::ostringstream err;
+    cli::print_summary(err, record);
+    const std::string summary = err.str();
+    INFO(summary);
+    CHECK_THAT(summary, Contains("blocked: http://pypi.org:80 while building: not in the build "
+                                 "allowlist (3 times)\n"));
+    CHECK_THAT(summary, Contains("blocked: http://localhost:80 while building: localhost "
+                                 "resolves to 127.0.0.1 (loopback)"));
+    CHECK_THAT(summary, Contains("7 more attempts to other destinations (not listed)"));
+    CHECK_THAT(summary, Contains("names looked up that do not exist for the worker: "
+                                 "leak.example\n"));
+    CHECK_THAT(summary, Contains("contractor:   network:\ncontractor:     build:\n"
+                                 "contractor:       - {host: pypi.org, port: 80, protocol: "
+                                 "http}\n"));
+    CHECK_THAT(summary, !Contains("host: localhost") && !Contains("host: deb.debian.org"));
+    const auto report = cli::build_report(record);
+    CHECK(report["network_suggestion"]["build"].size() == 1);
+    CHECK(report["network_suggestion"]["provision"].empty());
+
+    // An audit suggests everything the build reached or tried.
+    cli::BuildRecord audit = record;
+    audit.network_audit = true;
+    std::ostringstream audited;
+    cli::print_summary(audited, audit);
+    CHECK_THAT(audited.str(), Contains("network audit: the build reached or tried these"));
+    CHECK_THAT(audited.str(), Contains("contractor:     provision:\ncontractor:       - {host: "
+                                       "deb.debian.org, port: 80, protocol: http}\n"));
+    CHECK(cli::build_report(audit)["network_suggestion"]["provision"].size() == 1);
 }

@@ -88,6 +88,23 @@ TEST_CASE("a spec over the ceiling is refused with everything it asked for", "[c
     CHECK_THROWS_WITH(spec::resolve(spec, config), Contains("cpus 4 (ceiling 2)"));
 }
 
+TEST_CASE("a spec names host.contractor.internal only when the config lets it", "[ceilings]") {
+    const TemporaryDirectory directory;
+    BuildSpec spec = spec_in(directory.path());
+    spec.network.build = {{"host.contractor.internal", 3142, policy::Protocol::http}};
+    UserConfig config;
+    CHECK(refusal(spec, config) ==
+          "spec.yaml: the spec asks to reach host.contractor.internal:3142, the loopback of "
+          "this machine, which only your config can allow");
+    // The same rule in the config is the user's own choice; the spec's copy adds nothing.
+    config.network.build = {{{"host.contractor.internal", 3142, policy::Protocol::http},
+                             policy::Origin::config}};
+    CHECK(refusal(spec, config) == "accepted");
+    config.network.build.clear();
+    config.spec_may_reach_host = true;
+    CHECK(refusal(spec, config) == "accepted");
+}
+
 TEST_CASE("spec-rules: deny refuses the network rules a spec adds", "[ceilings]") {
     const TemporaryDirectory directory;
     BuildSpec spec = spec_in(directory.path());

@@ -101,6 +101,26 @@ TEST_CASE("the config file under XDG_CONFIG_HOME is read", "[config]") {
     CHECK(config.network.build.empty());
 }
 
+TEST_CASE("network: on-violation and spec-may-reach-host", "[config]") {
+    const TemporaryDirectory directory;
+    directory.write("contractor/config.yaml",
+                    "network:\n  on-violation: warn\n  spec-may-reach-host: true\n");
+    const UserConfig config =
+        load_user_config({directory.path().string(), "/nonexistent-home", std::nullopt});
+    CHECK(config.on_violation == spec::OnViolation::warn);
+    CHECK(config.spec_may_reach_host);
+    CHECK(config.network.provision.size() == policy::builtin_base_policy().provision.size());
+
+    const UserConfig defaults;
+    CHECK(defaults.on_violation == spec::OnViolation::fail);
+    CHECK_FALSE(defaults.spec_may_reach_host);
+
+    directory.write("contractor/config.yaml", "network:\n  on-violation: ignore\n");
+    CHECK_THROWS_WITH(
+        load_user_config({directory.path().string(), "/nonexistent-home", std::nullopt}),
+        Catch::Matchers::Contains("unknown value 'ignore' for 'on-violation'"));
+}
+
 TEST_CASE("a phase the config does not name keeps the built-in rules", "[config]") {
     const TemporaryDirectory directory;
     SECTION("only build rules") {

@@ -118,6 +118,8 @@ TEST_CASE("a job survives the trip through JSON", "[protocol]") {
     job.accel = protocol::WorkerAccel::manager_decides;
     job.keep_worker = true;
     job.upstream_proxy = "http://127.0.0.1:3142";
+    job.contractor_host_address = "10.0.2.2";
+    job.on_violation = protocol::OnViolation::warn;
     const protocol::Job back =
         protocol::job_from_json(nlohmann::json::parse(protocol::job_to_json(job).dump()));
     CHECK(back.image == job.image);
@@ -136,6 +138,8 @@ TEST_CASE("a job survives the trip through JSON", "[protocol]") {
     CHECK(back.network.provision[0].rule.protocol == policy::Protocol::http);
     CHECK(back.keep_worker);
     CHECK(back.upstream_proxy == job.upstream_proxy);
+    CHECK(back.contractor_host_address == "10.0.2.2");
+    CHECK(back.on_violation == protocol::OnViolation::warn);
     CHECK_THROWS_AS(protocol::job_from_json(nlohmann::json{{"type", "job"}}),
                     protocol::ProtocolError);
 }

@@ -1,6 +1,7 @@
 // Tests for gateway/gateway.hpp, the allowlisting proxy, with servers started on 127.0.0.1.
 #include "gateway/gateway.hpp"
 #include "gateway/socket.hpp"
+#include "gateway/token_bucket.hpp"
 #include "util/error.hpp"
 
 #include <catch2/catch.hpp>
@@ -142,9 +143,30 @@ std::function<void(int)> http_server(Received& received, std::string body) {
     };
 }
 
+// One rule. Test servers listen on 127.0.0.1, which the gateway reaches only when the user's
+// config names it: hence Origin::config unless a test says otherwise.
 std::vector<policy::EffectiveRule> allow(std::uint16_t port, Protocol protocol,
-                                         std::string host = "127.0.0.1") {
-    return {{{std::move(host), port, protocol}, policy::Origin::spec}};
+                                         std::string host = "127.0.0.1",
+                                         policy::Origin origin = policy::Origin::config) {
+    return {{{std::move(host), port, protocol}, origin}};
+}
+
+// A policy with `rules` while provisioning and `build_rules` while building.
+policy::EffectivePolicy phases(std::vector<policy::EffectiveRule> rules,
+                               std::vector<policy::EffectiveRule> build_rules = {}) {
+    return {std::move(rules), std::move(build_rules)};
+}
+
+// The tally of the attempts on `host`:`port` that were allowed (or refused), or nullptr.
+const AttemptTally* tally_of(const GatewayUsage& usage, std::string_view host,
+                             std::uint16_t port, Protocol protocol, bool allowed = true) {
+    for (const auto& tally : usage.attempts) {
+        if (tally.attempt.host == host && tally.attempt.port == port &&
+            tally.attempt.protocol == protocol && tally.attempt.allowed == allowed) {
+            return &tally;
+        }
+    }
+    return nullptr;
 }
 
 // Sends a whole request through the gateway and returns the whole response.
@@ -172,7 +194,7 @@ std::uint16_t unused_port() {
 TEST_CASE("an allowed GET reaches the server in origin-form with Connection: close", "[gateway]") {
     Received received;
     LoopbackServer server(http_server(received, "hello"));
-    Gateway gateway(allow(server.port(), Protocol::http), "provision");
+    Gateway gateway(phases(allow(server.port(), Protocol::http)), {});
 
     const std::string response = exchange(gateway.port(), get_request(server.port(), "/a/b?c=1"));
     CHECK_THAT(response, StartsWith("HTTP/1.1 200 OK\r\n"));
@@ -186,26 +208,43 @@ TEST_CASE("an allowed GET reaches the server in origin-form with Connection: clo
 
     const GatewayUsage usage = gateway.usage();
     REQUIRE(usage.attempts.size() == 1);
-    CHECK(usage.attempts[0].host == "127.0.0.1");
-    CHECK(usage.attempts[0].port == server.port());
-    CHECK(usage.attempts[0].protocol == Protocol::http);
-    CHECK(usage.attempts[0].allowed);
-    CHECK(usage.attempts[0].phase == "provision");
+    CHECK(usage.attempts[0].attempt.host == "127.0.0.1");
+    CHECK(usage.attempts[0].attempt.port == server.port());
+    CHECK(usage.attempts[0].attempt.protocol == Protocol::http);
+    CHECK(usage.attempts[0].attempt.allowed);
+    CHECK(usage.attempts[0].attempt.phase == "provision");
+    CHECK(usage.attempts[0].count == 1);
+    CHECK(usage.attempts[0].bytes_down == response.size());
+    CHECK(usage.allowed == 1);
+    CHECK(usage.blocked == 0);
     CHECK(usage.bytes_down == response.size());
     CHECK(usage.bytes_up == 0);
 
-    // A body sent with the head is relayed and counted as bytes up.
+    // A body sent with the head is relayed and counted as bytes up; a second request
+    // pipelined after it goes nowhere (one request per connection).
     const std::string post = "POST http://127.0.0.1:" + std::to_string(server.port()) +
-                             "/up HTTP/1.1\r\nContent-Length: 4\r\n\r\nping";
+                             "/up HTTP/1.1\r\nContent-Length: 4\r\n\r\nping"
+                             "GET http://127.0.0.1:" + std::to_string(server.port()) +
+                             "/second HTTP/1.1\r\nHost: x\r\n\r\n";
     CHECK_THAT(exchange(gateway.port(), post), StartsWith("HTTP/1.1 200 OK\r\n"));
     CHECK(received.head(1).ends_with("\r\n\r\nping"));
     CHECK(gateway.usage().bytes_up == 4);
+    CHECK(server.connections() == 2);
+    CHECK(received.head(2).empty());
 }
 
 TEST_CASE("a destination outside the allowlist gets 403 and is recorded as blocked", "[gateway]") {
     Received received;
     LoopbackServer server(http_server(received, "secret"));
-    Gateway gateway(allow(server.port(), Protocol::http), "build");
+    std::vector<Attempt> refused;
+    std::mutex refused_mutex;
+    GatewayOptions options;
+    options.on_refused = [&](const Attempt& attempt) {
+        const std::lock_guard lock(refused_mutex);
+        refused.push_back(attempt);
+    };
+    Gateway gateway(phases({}, allow(server.port(), Protocol::http)), options);
+    gateway.begin_phase(policy::Phase::build);
 
     const std::string denied = exchange(gateway.port(), "GET http://blocked.example/x HTTP/1.1\r\n"
                                                         "Host: blocked.example\r\n\r\n");
@@ -216,21 +255,65 @@ TEST_CASE("a destination outside the allowlist gets 403 and is recorded as block
     const std::string tunnel =
         "CONNECT 127.0.0.1:" + std::to_string(server.port()) + " HTTP/1.1\r\n\r\n";
     CHECK_THAT(exchange(gateway.port(), tunnel), StartsWith("HTTP/1.1 403 Forbidden\r\n"));
+    CHECK_THAT(exchange(gateway.port(), tunnel), StartsWith("HTTP/1.1 403 Forbidden\r\n"));
     CHECK(server.connections() == 0);
 
     const GatewayUsage usage = gateway.usage();
     REQUIRE(usage.attempts.size() == 2);
-    CHECK(usage.attempts[0].host == "blocked.example");
-    CHECK(usage.attempts[0].port == 80);
-    CHECK_FALSE(usage.attempts[0].allowed);
-    CHECK(usage.attempts[1].protocol == Protocol::https);
-    CHECK_FALSE(usage.attempts[1].allowed);
+    const AttemptTally* blocked = tally_of(usage, "blocked.example", 80, Protocol::http, false);
+    REQUIRE(blocked != nullptr);
+    CHECK_FALSE(blocked->attempt.allowed);
+    CHECK(blocked->attempt.refusal == "not in the build allowlist");
+    const AttemptTally* connect =
+        tally_of(usage, "127.0.0.1", server.port(), Protocol::https, false);
+    REQUIRE(connect != nullptr);
+    CHECK(connect->count == 2);
+    CHECK(usage.blocked == 3);
     CHECK(usage.bytes_down == 0);
+    const std::lock_guard lock(refused_mutex);
+    REQUIRE(refused.size() == 3);
+    CHECK(refused[0].host == "blocked.example");
+    CHECK(refused[0].phase == "build");
+}
+
+TEST_CASE("internal addresses are refused unless the user's config names them", "[gateway]") {
+    Received received;
+    LoopbackServer server(http_server(received, "host secret"));
+    const auto port = server.port();
+    // Rules from a spec: the loopback by address, by name, in another spelling.
+    std::vector<policy::EffectiveRule> rules;
+    for (const std::string host : {"127.0.0.1", "localhost", "::ffff:127.0.0.1"}) {
+        rules.push_back({{host, port, Protocol::http}, policy::Origin::spec});
+    }
+    Gateway gateway(phases(rules), {});
+    for (const std::string host : {"127.0.0.1", "localhost", "[::ffff:127.0.0.1]"}) {
+        const std::string answer = exchange(
+            gateway.port(), "GET http://" + host + ":" + std::to_string(port) +
+                                "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK_THAT(answer, StartsWith("HTTP/1.1 403 ") && Contains("loopback") &&
+                               Contains("only the user's config can allow"));
+    }
+    CHECK(server.connections() == 0);
+    CHECK(gateway.usage().blocked == 3);
+
+    // host.contractor.internal is contractor's own mapping: it reaches the address it is
+    // mapped to (the server on this loopback), and nothing when it is mapped nowhere.
+    GatewayOptions options;
+    options.contractor_host_address = "127.0.0.1";
+    Gateway mapped(phases(allow(port, Protocol::http, "host.contractor.internal")), options);
+    CHECK(exchange(mapped.port(), "GET http://host.contractor.internal:" + std::to_string(port) +
+                                      "/ HTTP/1.1\r\nHost: x\r\n\r\n")
+              .ends_with("host secret"));
+    CHECK(server.connections() == 1);
+    Gateway unmapped(phases(allow(port, Protocol::http, "host.contractor.internal")), {});
+    CHECK_THAT(exchange(unmapped.port(), "GET http://host.contractor.internal:" +
+                                             std::to_string(port) + "/ HTTP/1.1\r\n\r\n"),
+               StartsWith("HTTP/1.1 502 ") && Contains("leads nowhere"));
 }
 
 TEST_CASE("requests the gateway cannot serve get 400 or 502", "[gateway]") {
     const std::uint16_t closed_port = unused_port();
-    Gateway gateway(allow(closed_port, Protocol::http), "provision");
+    Gateway gateway(phases(allow(closed_port, Protocol::http)), {});
     CHECK_THAT(exchange(gateway.port(), "hello\r\n\r\n"), StartsWith("HTTP/1.1 400 "));
     CHECK_THAT(exchange(gateway.port(), "GET /x HTTP/1.1\r\n\r\n"),
                StartsWith("HTTP/1.1 400 ") && Contains("Host header"));
@@ -239,7 +322,7 @@ TEST_CASE("requests the gateway cannot serve get 400 or 502", "[gateway]") {
     const std::string failed = exchange(gateway.port(), get_request(closed_port, "/"));
     CHECK_THAT(failed, StartsWith("HTTP/1.1 502 Bad Gateway\r\n") && Contains("cannot reach"));
     REQUIRE(gateway.usage().attempts.size() == 1);
-    CHECK(gateway.usage().attempts[0].allowed);
+    CHECK(gateway.usage().attempts[0].attempt.allowed);
 }
 
 TEST_CASE("CONNECT to an allowed port relays raw bytes both ways", "[gateway]") {
@@ -247,7 +330,7 @@ TEST_CASE("CONNECT to an allowed port relays raw bytes both ways", "[gateway]") 
         send_text(fd, "greeting\n");
         send_text(fd, read_bytes(fd)); // echo everything once the client has finished
     });
-    Gateway gateway(allow(server.port(), Protocol::https), "provision");
+    Gateway gateway(phases(allow(server.port(), Protocol::https)), {});
     const Fd client = connect_to(gateway.port());
     send_text(client.get(), "CONNECT 127.0.0.1:" + std::to_string(server.port()) +
                                 " HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -263,6 +346,9 @@ TEST_CASE("CONNECT to an allowed port relays raw bytes both ways", "[gateway]") 
     const GatewayUsage usage = gateway.usage();
     CHECK(usage.bytes_up == payload.size());
     CHECK(usage.bytes_down == payload.size() + 9);
+    REQUIRE(usage.attempts.size() == 1);
+    CHECK(usage.attempts[0].bytes_up == payload.size());
+    CHECK(usage.attempts[0].bytes_down == payload.size() + 9);
 }
 
 TEST_CASE("with an upstream proxy the gateway sends absolute-form requests and CONNECT there",
@@ -282,9 +368,10 @@ TEST_CASE("with an upstream proxy the gateway sends absolute-form requests and C
     });
     GatewayOptions options;
     options.upstream_proxy = "http://127.0.0.1:" + std::to_string(upstream.port());
-    auto rules = allow(80, Protocol::http, "origin.test");
+    auto rules = allow(80, Protocol::http, "origin.test", policy::Origin::spec);
     rules.push_back({{"*.test", 443, Protocol::https}, policy::Origin::config});
-    Gateway gateway(rules, "provision", options);
+    rules.push_back({{"localhost", 443, Protocol::https}, policy::Origin::spec});
+    Gateway gateway(phases(rules), options);
 
     const std::string response = exchange(
         gateway.port(), "GET http://origin.test/pool/a.deb HTTP/1.1\r\nHost: origin.test\r\n\r\n");
@@ -302,10 +389,15 @@ TEST_CASE("with an upstream proxy the gateway sends absolute-form requests and C
 
     CHECK_THAT(exchange(gateway.port(), "CONNECT refused.test:443 HTTP/1.1\r\n\r\n"),
                StartsWith("HTTP/1.1 502 ") && Contains("refused CONNECT"));
+    // A name that resolves to an internal address is refused before the proxy sees it: the
+    // proxy would reach its own loopback.
+    CHECK_THAT(exchange(gateway.port(), "CONNECT localhost:443 HTTP/1.1\r\n\r\n"),
+               StartsWith("HTTP/1.1 403 ") && Contains("loopback"));
+    CHECK(received.head(3).empty());
 
     GatewayOptions bad;
     bad.upstream_proxy = "ftp://127.0.0.1:3128";
-    CHECK_THROWS_AS(Gateway({}, "provision", bad), UsageError);
+    CHECK_THROWS_AS(Gateway({}, bad), UsageError);
 }
 
 TEST_CASE("rule_allows matches wildcards, ports and protocols", "[gateway]") {
@@ -334,29 +426,166 @@ TEST_CASE("rule_allows matches wildcards, ports and protocols", "[gateway]") {
     CHECK_FALSE(rule_allows(ipv6, "::2", 443, Protocol::https));
 }
 
-TEST_CASE("set_rules switches the allowlist for new requests", "[gateway]") {
+TEST_CASE("begin_phase switches the allowlist and closes every open connection", "[gateway]") {
     Received received;
     LoopbackServer server(http_server(received, "ok"));
-    Gateway gateway(allow(server.port(), Protocol::http), "provision");
+    LoopbackServer held([](int fd) { read_bytes(fd); }); // holds its tunnel open
+    auto rules = allow(server.port(), Protocol::http);
+    rules.push_back(allow(held.port(), Protocol::https)[0]);
+    Gateway gateway(phases(rules), {});
     CHECK_THAT(exchange(gateway.port(), get_request(server.port(), "/")),
                StartsWith("HTTP/1.1 200 "));
+    const Fd tunnel = connect_to(gateway.port());
+    send_text(tunnel.get(),
+              "CONNECT 127.0.0.1:" + std::to_string(held.port()) + " HTTP/1.1\r\n\r\n");
+    REQUIRE(read_head(tunnel.get()) == "HTTP/1.1 200 Connection established\r\n\r\n");
 
-    gateway.set_rules({}, "build");
+    const auto start = std::chrono::steady_clock::now();
+    gateway.begin_phase(policy::Phase::build);
+    CHECK(read_bytes(tunnel.get()).empty()); // closed by the gateway, not timed out after 5 s
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
     CHECK_THAT(exchange(gateway.port(), get_request(server.port(), "/")),
                StartsWith("HTTP/1.1 403 ") && Contains("not in the build allowlist"));
 
     const GatewayUsage usage = gateway.usage();
-    REQUIRE(usage.attempts.size() == 2);
-    CHECK(usage.attempts[0].allowed);
-    CHECK(usage.attempts[0].phase == "provision");
-    CHECK_FALSE(usage.attempts[1].allowed);
-    CHECK(usage.attempts[1].phase == "build");
+    const AttemptTally* first = tally_of(usage, "127.0.0.1", server.port(), Protocol::http);
+    REQUIRE(first != nullptr);
+    CHECK(usage.attempts.size() == 3);
+    CHECK(usage.allowed == 2);
+    CHECK(usage.blocked == 1);
     CHECK(server.connections() == 1);
+}
+
+TEST_CASE("a tcp rule's endpoint relays to its host:port in its phase only", "[gateway]") {
+    LoopbackServer echo([](int fd) { send_text(fd, read_bytes(fd)); });
+    GatewayOptions options;
+    options.contractor_host_address = "127.0.0.1";
+    Gateway gateway(phases(allow(echo.port(), Protocol::tcp, "host.contractor.internal")),
+                    options);
+    REQUIRE(gateway.tcp_endpoints().size() == 1);
+    const TcpEndpoint endpoint = gateway.tcp_endpoints()[0];
+    CHECK(endpoint.host == "host.contractor.internal");
+    CHECK(endpoint.port == echo.port());
+    CHECK(endpoint.worker_address == "127.77.0.1");
+    CHECK(endpoint.phase == policy::Phase::provision);
+    {
+        const Fd client = connect_to(endpoint.local_port);
+        send_text(client.get(), "raw bytes");
+        ::shutdown(client.get(), SHUT_WR);
+        CHECK(read_bytes(client.get()) == "raw bytes");
+    }
+    gateway.begin_phase(policy::Phase::build);
+    {
+        const Fd client = connect_to(endpoint.local_port);
+        send_text(client.get(), "again");
+        CHECK(read_bytes(client.get()).empty());
+    }
+    CHECK(echo.connections() == 1);
+    const GatewayUsage usage = gateway.usage();
+    const AttemptTally* tcp = tally_of(usage, "host.contractor.internal", echo.port(), Protocol::tcp);
+    REQUIRE(tcp != nullptr);
+    CHECK(tcp->bytes_up == 9);
+    CHECK(tcp->bytes_down == 9);
+    CHECK(usage.blocked == 1);
+}
+
+TEST_CASE("network-transfer cuts the connection; network-rate paces it", "[gateway]") {
+    const std::string body(1 << 20, 'x');
+    Received received;
+    LoopbackServer server(http_server(received, body));
+    std::atomic<std::uint64_t> charged{0};
+    GatewayOptions options;
+    options.charge_transfer = [&charged](std::uint64_t bytes) {
+        return charged.fetch_add(bytes) + bytes <= 256 * 1024;
+    };
+    Gateway limited(phases(allow(server.port(), Protocol::http)), options);
+    const std::string cut = exchange(limited.port(), get_request(server.port(), "/"));
+    CHECK(cut.size() < 300 * 1024);
+    CHECK(limited.usage().bytes_down <= 256 * 1024);
+
+    GatewayOptions paced;
+    paced.rate = 512 * 1024;
+    Gateway slow(phases(allow(server.port(), Protocol::http)), paced);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(exchange(slow.port(), get_request(server.port(), "/")).ends_with(body));
+    // 1 MiB at 512 KiB/s, less the first burst (a tenth of a second's worth): at least 1.8 s.
+    CHECK(std::chrono::steady_clock::now() - start > std::chrono::milliseconds(1800));
+}
+
+TEST_CASE("the DNS responder answers allowed names only and records every question",
+          "[gateway]") {
+    auto rules = allow(80, Protocol::http, "deb.debian.org", policy::Origin::builtin);
+    rules.push_back({{"*.pythonhosted.org", 443, Protocol::https}, policy::Origin::spec});
+    rules.push_back({{"git.example.org", 22, Protocol::tcp}, policy::Origin::spec});
+    Gateway gateway(phases(rules), {});
+    const auto ask = [&gateway](const std::string& name) {
+        std::string query = {'\x12', '\x34', '\x01', '\0', '\0', '\x01', '\0', '\0',
+                             '\0',   '\0',   '\0',   '\0'};
+        std::size_t from = 0;
+        while (from <= name.size()) {
+            const auto dot = std::min(name.find('.', from), name.size());
+            query += static_cast<char>(dot - from);
+            query += name.substr(from, dot - from);
+            from = dot + 1;
+        }
+        query += std::string("\0\0\x01\0\x01", 5);
+        const Fd client = connect_to(gateway.dns_port());
+        const std::string framed = std::string{static_cast<char>(query.size() >> 8),
+                                               static_cast<char>(query.size() & 0xff)} +
+                                   query;
+        send_text(client.get(), framed);
+        const std::string length = read_bytes(client.get(), 2);
+        REQUIRE(length.size() == 2);
+        return read_bytes(client.get(), (static_cast<unsigned char>(length[0]) << 8) |
+                                            static_cast<unsigned char>(length[1]));
+    };
+    const std::string hit = ask("deb.debian.org");
+    CHECK((static_cast<unsigned char>(hit[3]) & 0x0f) == 0); // NOERROR
+    CHECK(hit.ends_with(std::string("\x7f\0\0\x01", 4)));
+    CHECK(ask("files.pythonhosted.org").ends_with(std::string("\x7f\0\0\x01", 4)));
+    CHECK(ask("git.example.org").ends_with(std::string("\x7f\x4d\0\x01", 4)));
+    const std::string miss = ask("exfiltrate.attacker.example");
+    CHECK((static_cast<unsigned char>(miss[3]) & 0x0f) == 3); // NXDOMAIN
+
+    const GatewayUsage usage = gateway.usage();
+    REQUIRE(usage.names.size() == 4);
+    const auto found = std::find_if(usage.names.begin(), usage.names.end(), [](const NameTally& name) {
+        return name.name == "exfiltrate.attacker.example";
+    });
+    REQUIRE(found != usage.names.end());
+    CHECK_FALSE(found->answered);
+    CHECK(found->phase == "provision");
+}
+
+TEST_CASE("the attempts listed are bounded; every attempt is still counted", "[gateway]") {
+    Gateway gateway(phases({}), {});
+    for (int i = 0; i < 300; ++i) {
+        exchange(gateway.port(), "GET http://h" + std::to_string(i) +
+                                     ".example/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    const GatewayUsage usage = gateway.usage();
+    CHECK(usage.attempts.size() == max_listed_attempts);
+    CHECK(usage.attempts_not_listed == 300 - max_listed_attempts);
+    CHECK(usage.blocked == 300);
+}
+
+TEST_CASE("the token bucket grants a burst, then the rate", "[gateway]") {
+    TokenBucket unpaced(0);
+    CHECK(unpaced.grant(65536).bytes == 65536);
+    TokenBucket bucket(1 << 20); // burst: a tenth of a second, 104857 bytes
+    const Grant first = bucket.grant(1 << 20);
+    CHECK(first.bytes == 104857);
+    bucket.spend(first.bytes);
+    const Grant empty = bucket.grant(65536);
+    CHECK(empty.bytes == 0);
+    CHECK(empty.retry_at > std::chrono::steady_clock::now());
+    CHECK(empty.retry_at < std::chrono::steady_clock::now() + std::chrono::milliseconds(10));
 }
 
 TEST_CASE("the destructor ends open connections promptly", "[gateway]") {
     LoopbackServer server([](int fd) { read_bytes(fd); });
-    auto gateway = std::make_unique<Gateway>(allow(server.port(), Protocol::https), "build");
+    auto gateway = std::make_unique<Gateway>(phases(allow(server.port(), Protocol::https)),
+                                             GatewayOptions{});
     const Fd tunnel = connect_to(gateway->port());
     send_text(tunnel.get(),
               "CONNECT 127.0.0.1:" + std::to_string(server.port()) + " HTTP/1.1\r\n\r\n");

@@ -169,8 +169,17 @@ TEST_CASE("host_problem rejects what is not a host", "[network]") {
     CHECK(host_problem("-a.org") ==
           std::optional<std::string>("'-a.org' is not a valid host name (a label starts or "
                                      "ends with '-')"));
-    CHECK(host_problem("1.2.3") ==
-          std::optional<std::string>("'1.2.3' is neither a valid IP address nor a host name"));
+    CHECK(host_problem("1.2.3.4.5") ==
+          std::optional<std::string>("'1.2.3.4.5' is neither a valid IP address nor a host name"));
+    // What the C library would read as an IPv4 address never passes as a name.
+    CHECK(host_problem("0x7f.1") ==
+          std::optional<std::string>("'0x7f.1' is read by the C library as the IPv4 address "
+                                     "127.0.0.1; write an address as four decimal numbers"));
+    for (const char* host : {"2130706433", "127.1", "0177.0.0.1", "0x7f000001", "1.2.3"}) {
+        INFO(host);
+        REQUIRE(host_problem(host).has_value());
+        CHECK_THAT(*host_problem(host), Catch::Matchers::Contains("read by the C library"));
+    }
     for (const char* host :
          {"Example.org", "DEB.DEBIAN.ORG", "*.", "*", "a.*.org", "**.org", "example.org.",
           ".example.org", "a-.org", "under_score.org", "256.1.1.1", "1.2.3.4.5", "[::1]",
