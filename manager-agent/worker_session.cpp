@@ -92,6 +92,23 @@ std::string format_seconds(double seconds) {
     return text;
 }
 
+// Inside the manager VM, a cached image is hashed again before every boot and must still be
+// what the CLI copied in: a worker that escaped QEMU (an account that cannot write the cache)
+// must not plant what every later build boots. Not memoised: a memo keyed by size and time
+// would trust what a writer can forge.
+void check_image_digest(const image::CachedImage& entry) {
+    const std::string digest = image::fresh_file_sha256(entry.disk());
+    if (digest != entry.disk_sha256) {
+        throw InfrastructureError("the cached image " + entry.name + "-" + entry.digest +
+                                      " in the manager changed since it was copied in (its disk "
+                                      "hashes to " +
+                                      digest.substr(0, 16) + ", not " +
+                                      entry.disk_sha256.substr(0, 16) + "); it was not booted",
+                                  "run 'contractor manager destroy' and build again; the manager "
+                                  "may have been tampered with");
+    }
+}
+
 } // namespace
 
 // The host's view of one Machine, for the watchdog.
@@ -151,6 +168,9 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     } else {
         image = job_.image;
     }
+    if (entry_to_boot && virt::in_manager_vm()) {
+        check_image_digest(*entry_to_boot);
+    }
     libvirt_ = std::make_unique<virt::Connection>(virt::default_uri());
 
     gateway::GatewayOptions options;
@@ -191,6 +211,7 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     request.vcpus = static_cast<unsigned>(job_.limits.cpus);
     request.disk_bytes = budget_.allowance().disk_bytes;
     request.runs_directory = cache.root().parent_path() / "runs";
+    request.qemu_group = virt::qemu_file_group();
     check_free_space(request.runs_directory, request.disk_bytes, nested);
     machine_ = vm::Machine::boot(*libvirt_, cache, request);
     probe_ = std::make_unique<MachineProbe>(*machine_, allocated_bytes(image));

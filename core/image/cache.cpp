@@ -166,6 +166,12 @@ CachedImage ImageCache::commit(const fs::path& staging, CachedImage metadata) co
     return metadata;
 }
 
+std::string fresh_file_sha256(const fs::path& file) {
+    Sha256 hash;
+    hash.update_file(file);
+    return hash.hex_digest();
+}
+
 std::string file_sha256(const fs::path& file, const fs::path& memo_root) {
     struct stat info {};
     if (::stat(file.c_str(), &info) != 0) {

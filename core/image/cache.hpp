@@ -56,5 +56,7 @@ private:
 // SHA-256 of a file, hex. Remembered per (device, inode, size, mtime) in the cache root so
 // that an unchanged multi-hundred-megabyte image is hashed once.
 std::string file_sha256(const std::filesystem::path& file, const std::filesystem::path& memo_root);
+// The SHA-256 of `file`'s contents, read now, never from a memo.
+std::string fresh_file_sha256(const std::filesystem::path& file);
 
 } // namespace contractor::image

@@ -74,11 +74,20 @@ void upload_file(connection::Hop& hop, const fs::path& local, const std::string&
 }
 
 std::string install_agent(connection::Hop& hop, const fs::path& agent, const fs::path& memo_root) {
-    const std::string digest = image::file_sha256(agent, memo_root).substr(0, 16);
+    const std::string full_digest = image::file_sha256(agent, memo_root);
+    const std::string digest = full_digest.substr(0, 16);
     const std::string folder = ".local/lib/contractor";
     const std::string remote = folder + "/contractor-manager-" + digest;
+    // Every start checks the agent's digest first: the workers' QEMU runs as another account
+    // that cannot write it, and if something did, the CLI would not run what it did not send.
+    const std::string checked =
+        "sh -c " +
+        shell_quote("[ \"$(sha256sum < \"$0\" | cut -c1-64)\" = " + full_digest +
+                    " ] && exec \"$0\" \"$@\"; echo \"contractor: the manager's agent $0 is not "
+                    "the one this CLI copied in (its digest changed)\" >&2; exit 86") +
+        " " + shell_quote(remote);
     if (succeeds(hop, "test -x " + shell_quote(remote))) {
-        return remote;
+        return checked;
     }
     run_or_throw(hop, "mkdir -p " + shell_quote(folder), "create " + folder);
     upload_file(hop, agent, remote, 0755, {});
@@ -87,7 +96,7 @@ std::string install_agent(connection::Hop& hop, const fs::path& agent, const fs:
     hop.run("cd " + shell_quote(folder) + " && for old in contractor-manager-*; do [ \"$old\" = " +
                 shell_quote("contractor-manager-" + digest) + " ] || rm -f -- \"$old\"; done",
             ignored);
-    return remote;
+    return checked;
 }
 
 ImageCopy install_image(connection::Hop& hop, const image::CachedImage& image,

@@ -22,8 +22,9 @@ void upload_file(connection::Hop& hop, const std::filesystem::path& local,
                  const std::string& remote, int mode, const Progress& progress);
 
 // Installs `agent` (contractor-manager) on the hop as
-// ~/.local/lib/contractor/contractor-manager-DIGEST unless it is there; returns that path.
-// `memo_root` remembers the agent's digest between runs.
+// ~/.local/lib/contractor/contractor-manager-DIGEST unless it is there; returns the command
+// that runs it (arguments appended): it checks the file's whole SHA-256 first and runs nothing
+// (exit 86) when it changed. `memo_root` remembers the agent's digest between runs.
 std::string install_agent(connection::Hop& hop, const std::filesystem::path& agent,
                           const std::filesystem::path& memo_root);
 

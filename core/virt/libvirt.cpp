@@ -5,6 +5,7 @@
 #include <libvirt/virterror.h>
 
 #include <cstdlib>
+#include <grp.h>
 #include <unistd.h>
 
 namespace contractor::virt {
@@ -22,8 +23,23 @@ void silence_libvirt_errors() {
     virSetErrorFunc(nullptr, ignore_error);
 }
 
+bool in_manager_vm() {
+    return ::access(manager_vm_marker, F_OK) == 0;
+}
+
 std::string default_uri() {
-    return geteuid() == 0 ? "qemu:///system" : "qemu:///session";
+    // Inside the manager VM the system instance runs the workers' QEMU as libvirt-qemu, never
+    // as the agent's account (HostProtection: a worker that escapes QEMU lands in an account
+    // that can write neither the agent nor the cached images).
+    return geteuid() == 0 || in_manager_vm() ? "qemu:///system" : "qemu:///session";
+}
+
+std::optional<unsigned> qemu_file_group() {
+    if (geteuid() == 0 || !in_manager_vm()) {
+        return std::nullopt;
+    }
+    const group* entry = ::getgrnam("libvirt-qemu");
+    return entry != nullptr ? std::optional<unsigned>(entry->gr_gid) : std::nullopt;
 }
 
 std::string Domain::name() const {

@@ -31,6 +31,18 @@ void silence_libvirt_errors();
 // "session" is the system daemon, qemu:///system.
 std::string default_uri();
 
+// The file the manager image carries: contractor-manager runs inside the manager VM, where the
+// workers' QEMU runs under libvirt's system instance as an account of its own.
+inline constexpr const char* manager_vm_marker = "/etc/contractor/manager-vm";
+
+// Whether this process runs inside contractor's manager VM.
+bool in_manager_vm();
+
+// The group the workers' QEMU runs as when this process (not root) uses the system instance
+// inside the manager VM ("libvirt-qemu"), so that the files it must write (overlay, console)
+// can be given to that group; nullopt elsewhere (the session instance runs QEMU as this user).
+std::optional<unsigned> qemu_file_group();
+
 class Domain {
 public:
     explicit Domain(DomainPtr domain) : domain_(std::move(domain)) {}

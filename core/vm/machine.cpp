@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -68,6 +70,20 @@ int free_loopback_port() {
     close(fd);
     return ntohs(address.sin_port);
 }
+
+namespace {
+
+// Gives `path` to `group` with `mode`; the run cannot go on without it.
+void give_to_group(const fs::path& path, unsigned group, unsigned mode) {
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(group)) != 0 ||
+        ::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) {
+        throw InfrastructureError("cannot give " + path.string() +
+                                  " to QEMU's group: " + std::strerror(errno),
+                                  "the agent's account must be in the group libvirt-qemu");
+    }
+}
+
+} // namespace
 
 std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image::ImageCache& cache,
                                        const BootRequest& request) {
@@ -148,6 +164,14 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
         create.push_back(std::to_string(request.disk_bytes));
     }
     proc::run_checked(create, {}, "a disk limit smaller than the image cannot work");
+    if (request.qemu_group) {
+        // QEMU's own account may enter the run folder, write the overlay and the console, and
+        // read the seed (its keys are the worker's own); it can write nothing else of ours.
+        give_to_group(run, *request.qemu_group, 0710);
+        give_to_group(definition.disk, *request.qemu_group, 0660);
+        std::ofstream(definition.console).flush();
+        give_to_group(definition.console, *request.qemu_group, 0660);
+    }
 
     const ssh::KeyPair host_key = ssh::generate_key_pair();
     const ssh::KeyPair client_key = ssh::generate_key_pair();
@@ -160,6 +184,9 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     seed.network = virt::guest_network;
     seed.instance_id = machine->name_;
     write_seed(definition.seed, seed);
+    if (request.qemu_group) {
+        give_to_group(definition.seed, *request.qemu_group, 0640);
+    }
 
     machine->endpoint_.port = definition.ssh_port;
     machine->endpoint_.user = request.user;
@@ -170,6 +197,15 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     machine->domain_ =
         std::make_unique<virt::Domain>(connection.define_and_start(virt::domain_xml(definition)));
     machine->started_at_ = std::chrono::steady_clock::now();
+    // The watchdog and the boot wait read the console: a libvirt that made it another
+    // account's file would leave both blind until the boot timeout.
+    if (::access(definition.console.c_str(), R_OK) != 0) {
+        throw InfrastructureError("the console of " + machine->name_ + " (" +
+                                      definition.console.string() +
+                                      ") is not readable by this account after the start",
+                                  "libvirt must leave the file to its owner (in the manager VM: "
+                                  "qemu.conf stdio_handler = \"file\")");
+    }
     return machine;
 }
 

@@ -31,6 +31,10 @@ struct BootRequest {
     std::uint64_t disk_bytes = 0;
     // Under TCG: the guest clock counts instructions (virt::VmDefinition).
     std::optional<unsigned> instruction_clock_shift;
+    // The group QEMU runs as when it is not this user (the system instance inside the manager
+    // VM, which leaves file ownership alone): the run folder, overlay, seed and console are
+    // given to it, with only the access QEMU needs (virt::qemu_file_group).
+    std::optional<unsigned> qemu_group;
 };
 
 // A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key
