@@ -93,8 +93,8 @@ bool refused_by_allowlist(const nlohmann::json& attempt) {
 ordered_json suggested_network(const nlohmann::json& network, bool everything) {
     ordered_json section = {{"provision", ordered_json::array()}, {"build", ordered_json::array()}};
     for (const auto& attempt : network.value("attempts", nlohmann::json::array())) {
-        const bool wanted = attempt.value("allowed", false) ? everything
-                                                           : refused_by_allowlist(attempt);
+        const bool wanted =
+            attempt.value("allowed", false) ? everything : refused_by_allowlist(attempt);
         const std::string phase = attempt.value("phase", "");
         if (!wanted || !section.contains(phase)) {
             continue;
@@ -119,10 +119,10 @@ std::string network_yaml(const ordered_json& section) {
         }
         text += std::string("contractor:     ") + phase + ":\n";
         for (const auto& rule : section[phase]) {
-            text += "contractor:       - {host: " +
-                    util::escape_name(rule["host"].get<std::string>()) +
-                    ", port: " + std::to_string(rule["port"].get<int>()) +
-                    ", protocol: " + rule["protocol"].get<std::string>() + "}\n";
+            text +=
+                "contractor:       - {host: " + util::escape_name(rule["host"].get<std::string>()) +
+                ", port: " + std::to_string(rule["port"].get<int>()) +
+                ", protocol: " + rule["protocol"].get<std::string>() + "}\n";
         }
     }
     return text;

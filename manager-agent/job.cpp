@@ -51,15 +51,16 @@ ordered_json network_json(const gateway::GatewayUsage& usage) {
     ordered_json attempts = ordered_json::array();
     for (const auto& tally : usage.attempts) {
         const auto& attempt = tally.attempt;
-        attempts.push_back({{"host", attempt.host},
-                            {"port", attempt.port},
-                            {"protocol", policy::to_string(attempt.protocol)},
-                            {"phase", attempt.phase},
-                            {"allowed", attempt.allowed},
-                            {"refusal", attempt.allowed ? ordered_json() : ordered_json(attempt.refusal)},
-                            {"count", tally.count},
-                            {"bytes_up", tally.bytes_up},
-                            {"bytes_down", tally.bytes_down}});
+        attempts.push_back(
+            {{"host", attempt.host},
+             {"port", attempt.port},
+             {"protocol", policy::to_string(attempt.protocol)},
+             {"phase", attempt.phase},
+             {"allowed", attempt.allowed},
+             {"refusal", attempt.allowed ? ordered_json() : ordered_json(attempt.refusal)},
+             {"count", tally.count},
+             {"bytes_up", tally.bytes_up},
+             {"bytes_down", tally.bytes_down}});
     }
     ordered_json names = ordered_json::array();
     for (const auto& name : usage.names) {
@@ -251,8 +252,7 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
     }
     // A failed build's worker is kept when asked (a worker stopped for a limit is gone).
     if (result.outcome != Outcome::success && job.keep_worker && worker &&
-        result.outcome != Outcome::limit_exceeded &&
-        result.outcome != Outcome::network_violation) {
+        result.outcome != Outcome::limit_exceeded && result.outcome != Outcome::network_violation) {
         result.kept_worker = worker->keep_for_debugging();
     }
     return result;

@@ -186,8 +186,7 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
             budget_.record_violation(
                 "the worker tried to reach " + attempt.host + ":" + std::to_string(attempt.port) +
                 " (" + std::string(policy::to_string(attempt.protocol)) + ") while " +
-                (attempt.phase == "build" ? "building" : "provisioning") + ": " +
-                attempt.refusal);
+                (attempt.phase == "build" ? "building" : "provisioning") + ": " + attempt.refusal);
         };
     }
     gateway_ = std::make_unique<gateway::Gateway>(job_.network, std::move(options));
@@ -297,21 +296,21 @@ void WorkerSession::open_gateway_tunnel(policy::Phase phase) {
     const std::string apt_config = "Acquire::http::Proxy \"" + proxy +
                                    "\";\nAcquire::https::Proxy \"" + proxy +
                                    "\";\nAcquire::http::Pipeline-Depth \"0\";\n";
-    const std::string script =
-        "set -e\n"
-        "echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start\n"
-        "rm -f /etc/resolv.conf\n"
-        "printf 'nameserver 127.0.0.1\\noptions use-vc attempts:1 timeout:5\\n' > /etc/resolv.conf\n"
-        "sed -i '/# contractor-gateway$/d' /etc/hosts\n"
-        "printf '%s' " +
-        connection::shell_quote(hosts_lines(job_, *gateway_, phase)) +
-        " >> /etc/hosts\n"
-        "if [ -d /etc/apt/apt.conf.d ]; then printf '%s' " +
-        connection::shell_quote(apt_config) +
-        " > /etc/apt/apt.conf.d/90contractor-gateway; fi\n";
+    const std::string script = "set -e\n"
+                               "echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start\n"
+                               "rm -f /etc/resolv.conf\n"
+                               "printf 'nameserver 127.0.0.1\\noptions use-vc attempts:1 "
+                               "timeout:5\\n' > /etc/resolv.conf\n"
+                               "sed -i '/# contractor-gateway$/d' /etc/hosts\n"
+                               "printf '%s' " +
+                               connection::shell_quote(hosts_lines(job_, *gateway_, phase)) +
+                               " >> /etc/hosts\n"
+                               "if [ -d /etc/apt/apt.conf.d ]; then printf '%s' " +
+                               connection::shell_quote(apt_config) +
+                               " > /etc/apt/apt.conf.d/90contractor-gateway; fi\n";
     std::string output;
-    if (worker().run(clock_reset() + "sudo -n sh -c " + connection::shell_quote(script),
-                     output) != 0) {
+    if (worker().run(clock_reset() + "sudo -n sh -c " + connection::shell_quote(script), output) !=
+        0) {
         throw InfrastructureError("cannot point the worker's network at the gateway: " +
                                   proc::tail_lines(output, 5));
     }
@@ -388,7 +387,8 @@ void WorkerSession::open_gateway_tunnel(policy::Phase phase) {
                              : " within " + std::to_string(tunnel_timeout.count()) + " s") +
                     "; ssh said:\n" + proc::tail_lines(text, 5),
                 "the worker's console shows whether its sshd still answers; a tcp rule needs "
-                "'GatewayPorts clientspecified' in the worker's sshd (contractor's images have it)");
+                "'GatewayPorts clientspecified' in the worker's sshd (contractor's images have "
+                "it)");
         }
         budget_.check();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -2,8 +2,8 @@
 
 #include "connection/hop.hpp"
 #include "limits/budget.hpp"
-#include "policy/network_rule.hpp"
 #include "manager-agent/outbox.hpp"
+#include "policy/network_rule.hpp"
 #include "protocol/job.hpp"
 
 #include <nlohmann/json.hpp>

@@ -31,7 +31,7 @@ std::set<std::string> own_addresses();
 // The addresses the gateway may connect to for one destination, or why none.
 struct CheckedAddresses {
     std::vector<sockaddr_storage> addresses;
-    std::string refusal; // empty when `addresses` holds at least one
+    std::string refusal;  // empty when `addresses` holds at least one
     bool resolved = true; // false when the name did not resolve (not a refusal by policy)
 };
 

@@ -137,8 +137,8 @@ struct Gateway::State {
     std::thread acceptor;
 
     State(policy::EffectivePolicy policy_in, GatewayOptions options_in)
-        : policy(std::move(policy_in)), options(std::move(options_in)),
-          bucket_up(options.rate), bucket_down(options.rate) {}
+        : policy(std::move(policy_in)), options(std::move(options_in)), bucket_up(options.rate),
+          bucket_down(options.rate) {}
 
     // Records one attempt; the counters its connection feeds.
     TallyCounters& record(const Attempt& attempt) {
@@ -201,9 +201,9 @@ struct Gateway::State {
             }
             // contractor's own mapping, never looked up: the loopback of the machine that
             // runs contractor, which only the user's config lets a build reach.
-            admission.addresses = resolve_checked(options.contractor_host_address,
-                                                  destination.port, {}, {}, true)
-                                      .addresses;
+            admission.addresses =
+                resolve_checked(options.contractor_host_address, destination.port, {}, {}, true)
+                    .addresses;
             return;
         }
         CheckedAddresses checked =
@@ -221,8 +221,8 @@ struct Gateway::State {
         if (via_proxy) {
             // The proxy resolves the name itself; what it resolves to here was checked above
             // when it resolves here at all.
-            const CheckedAddresses proxy = resolve_checked(upstream_proxy->host,
-                                                           upstream_proxy->port, {}, {}, true);
+            const CheckedAddresses proxy =
+                resolve_checked(upstream_proxy->host, upstream_proxy->port, {}, {}, true);
             admission.addresses = proxy.addresses;
             admission.unreachable = proxy.refusal;
             return;
@@ -257,8 +257,9 @@ struct Gateway::State {
                 ++names_unlisted;
                 return;
             }
-            found = names.try_emplace({question.name, phase_name},
-                                      NameTally{question.name, phase_name, answered, 0})
+            found = names
+                        .try_emplace({question.name, phase_name},
+                                     NameTally{question.name, phase_name, answered, 0})
                         .first;
         }
         ++found->second.count;
@@ -276,10 +277,10 @@ struct Gateway::State {
                     hosts.push_back(rule.rule.host);
                     index = hosts.end() - 1;
                 }
-                TcpEndpoint endpoint{rule.rule.host, rule.rule.port,
-                                     tcp_worker_address(static_cast<std::size_t>(
-                                         index - hosts.begin())),
-                                     0, phase_value};
+                TcpEndpoint endpoint{
+                    rule.rule.host, rule.rule.port,
+                    tcp_worker_address(static_cast<std::size_t>(index - hosts.begin())), 0,
+                    phase_value};
                 Listener listener{Listener::Kind::tcp, listen_on_loopback(endpoint.local_port),
                                   tcp_endpoints.size()};
                 tcp_endpoints.push_back(std::move(endpoint));
@@ -336,8 +337,8 @@ struct Gateway::State {
         }
         Connection& connection = connections.emplace_back();
         try {
-            connection.thread = std::thread(
-                [this, &listener, &connection, client = std::move(client)]() mutable {
+            connection.thread =
+                std::thread([this, &listener, &connection, client = std::move(client)]() mutable {
                     serve(listener, std::move(client), connection.stop_event.get());
                     connection.finished.store(true);
                 });
@@ -369,8 +370,7 @@ struct Gateway::State {
                 Fd client(::accept4(listeners[i].fd.get(), nullptr, nullptr,
                                     SOCK_NONBLOCK | SOCK_CLOEXEC));
                 if (!client.valid()) {
-                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                        errno == ENOMEM) {
+                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                         // Out of descriptors: the pending connection stays queued and poll
                         // would wake at once, so wait a little for connections to end.
                         wait_for(-1, 0, stop_event.get(), std::chrono::milliseconds(100));

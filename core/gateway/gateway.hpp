@@ -21,7 +21,7 @@ struct Attempt {
     std::string host; // as the client named it, lower-case
     std::uint16_t port = 0;
     policy::Protocol protocol = policy::Protocol::http; // https for CONNECT
-    std::string phase;   // the phase whose allowlist decided
+    std::string phase;                                  // the phase whose allowlist decided
     bool allowed = false;
     std::string refusal; // why it was refused, in words; empty when allowed
 
@@ -51,10 +51,10 @@ inline constexpr std::size_t max_listed_names = 200;
 
 // What went through the gateway so far.
 struct GatewayUsage {
-    std::uint64_t bytes_up = 0;   // worker to destinations (after request heads)
-    std::uint64_t bytes_down = 0; // destinations to worker
-    std::uint64_t allowed = 0;    // attempts allowed, all of them
-    std::uint64_t blocked = 0;    // attempts refused, all of them
+    std::uint64_t bytes_up = 0;         // worker to destinations (after request heads)
+    std::uint64_t bytes_down = 0;       // destinations to worker
+    std::uint64_t allowed = 0;          // attempts allowed, all of them
+    std::uint64_t blocked = 0;          // attempts refused, all of them
     std::vector<AttemptTally> attempts; // the first max_listed_attempts distinct ones
     std::uint64_t attempts_not_listed = 0;
     std::vector<NameTally> names; // the first max_listed_names distinct ones

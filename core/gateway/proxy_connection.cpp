@@ -135,8 +135,9 @@ void serve_proxy(Fd client, const ConnectionEnvironment& environment) {
     if (!upstream.fd.valid()) {
         answer(client.get(), stop_fd, 502, "Bad Gateway",
                "contractor gateway: cannot reach " +
-                   (via_proxy ? "the upstream proxy " + format_authority(*environment.upstream_proxy)
-                              : target) +
+                   (via_proxy
+                        ? "the upstream proxy " + format_authority(*environment.upstream_proxy)
+                        : target) +
                    ": " + upstream.error + "\n");
         return;
     }
@@ -172,8 +173,8 @@ void serve_proxy(Fd client, const ConnectionEnvironment& environment) {
     const auto send_up = [&](std::string_view bytes) {
         return forward(up, bytes, stop_fd, admission.up);
     };
-    const BodyForwarded body = forward_request_body(client.get(), request.body, after_head,
-                                                    send_up, stop_fd, body_idle_timeout);
+    const BodyForwarded body = forward_request_body(client.get(), request.body, after_head, send_up,
+                                                    stop_fd, body_idle_timeout);
     if (!body.ok) {
         answer(client.get(), stop_fd, 400, "Bad Request",
                "contractor gateway: " + body.error + "\n");
@@ -192,8 +193,8 @@ void serve_tcp(Fd client, const Endpoint& destination, const ConnectionEnvironme
     if (!upstream.fd.valid()) {
         return;
     }
-    relay({client.get(), client.get()}, {upstream.fd.get(), upstream.fd.get()},
-          environment.stop_fd, admission.up, admission.down);
+    relay({client.get(), client.get()}, {upstream.fd.get(), upstream.fd.get()}, environment.stop_fd,
+          admission.up, admission.down);
 }
 
 } // namespace

@@ -17,12 +17,12 @@ namespace contractor::gateway {
 // The gateway's answer for one attempt, recorded before it is returned.
 struct Admission {
     bool allowed = false;
-    std::string refusal;                      // why not, when not allowed
-    std::string phase;                        // the phase whose allowlist decided
-    std::vector<sockaddr_storage> addresses;  // checked addresses to connect to, when allowed
-    std::string unreachable;                  // allowed, but no address: why (cannot resolve)
-    FlowMeter up;                             // worker to destination
-    FlowMeter down;                           // destination to worker
+    std::string refusal;                     // why not, when not allowed
+    std::string phase;                       // the phase whose allowlist decided
+    std::vector<sockaddr_storage> addresses; // checked addresses to connect to, when allowed
+    std::string unreachable;                 // allowed, but no address: why (cannot resolve)
+    FlowMeter up;                            // worker to destination
+    FlowMeter down;                          // destination to worker
 };
 
 // What a connection needs from the gateway that accepted it.

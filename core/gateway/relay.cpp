@@ -29,8 +29,8 @@ struct Direction {
     int to;
     FlowMeter meter;
     bool discard = false;
-    Fd pipe_out{}; // read end: bytes waiting for `to`
-    Fd pipe_in{};  // write end
+    Fd pipe_out{};           // read end: bytes waiting for `to`
+    Fd pipe_in{};            // write end
     std::size_t pending = 0; // bytes in the pipe
     bool source_ended = false;
     bool finished = false;
@@ -190,8 +190,8 @@ void relay(RelaySide a, RelaySide b, int stop_fd, FlowMeter a_to_b, FlowMeter b_
     }
     while (!directions[0].finished || !directions[1].finished) {
         const auto now = Clock::now();
-        pollfd fds[3] = {directions[0].interest(now), directions[1].interest(now),
-                         {stop_fd, POLLIN, 0}};
+        pollfd fds[3] = {
+            directions[0].interest(now), directions[1].interest(now), {stop_fd, POLLIN, 0}};
         // No timeout of its own: a build may hold a quiet connection open for long; the stop
         // event ends the relay when the phase ends or the gateway goes away. A paused
         // direction wakes when the bucket has tokens again.

@@ -2,9 +2,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <sys/socket.h>
 #include <string>
 #include <string_view>
+#include <sys/socket.h>
 #include <vector>
 
 // Sockets for the gateway: an owning descriptor, waits that a stop event interrupts, and

@@ -168,8 +168,7 @@ UserConfig load_user_config(const ConfigLocation& location) {
             const std::string value = reader.string("/network/on-violation");
             if (value != "fail" && value != "warn") {
                 reader.fail_at_value("/network/on-violation",
-                                     "unknown value " + util::quoted(value) +
-                                         " for 'on-violation'",
+                                     "unknown value " + util::quoted(value) + " for 'on-violation'",
                                      "use fail (a refused attempt stops the build, exit 3) or "
                                      "warn (it is reported and the build goes on)");
             }

@@ -78,7 +78,7 @@ void give_to_group(const fs::path& path, unsigned group, unsigned mode) {
     if (::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(group)) != 0 ||
         ::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) {
         throw InfrastructureError("cannot give " + path.string() +
-                                  " to QEMU's group: " + std::strerror(errno),
+                                      " to QEMU's group: " + std::strerror(errno),
                                   "the agent's account must be in the group libvirt-qemu");
     }
 }

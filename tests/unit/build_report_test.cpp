@@ -118,17 +118,17 @@ TEST_CASE("the plan marks no limit as not enforced", "[report]") {
     CHECK_THAT(limits, !Contains("not enforced"));
 }
 
-TEST_CASE("the summary lists blocked attempts and the section that would allow them",
-          "[report]") {
+TEST_CASE("the summary lists blocked attempts and the section that would allow them", "[report]") {
     spec::EffectiveSpec effective{};
     cli::BuildOutcome outcome;
     const auto attempt = [](const char* host, int port, const char* phase, bool allowed,
                             const char* refusal) {
-        return nlohmann::json{{"host", host},       {"port", port},
-                              {"protocol", "http"}, {"phase", phase},
-                              {"allowed", allowed}, {"refusal", allowed ? nlohmann::json() : nlohmann::json(refusal)},
-                              {"count", 3},         {"bytes_up", 1},
-                              {"bytes_down", 2}};
+        return nlohmann::json{
+            {"host", host},       {"port", port},
+            {"protocol", "http"}, {"phase", phase},
+            {"allowed", allowed}, {"refusal", allowed ? nlohmann::json() : nlohmann::json(refusal)},
+            {"count", 3},         {"bytes_up", 1},
+            {"bytes_down", 2}};
     };
     outcome.result = {
         {"result", "network-violation"},
@@ -144,8 +144,11 @@ TEST_CASE("the summary lists blocked attempts and the section that would allow t
                       "localhost resolves to 127.0.0.1 (loopback), which only the user's "
                       "config can allow, by naming that address")}},
             {"attempts_not_listed", 7},
-            {"names", {{{"name", "leak.example"}, {"phase", "build"}, {"answered", false},
-                        {"count", 1}}}}}}}}};
+            {"names",
+             {{{"name", "leak.example"},
+               {"phase", "build"},
+               {"answered", false},
+               {"count", 1}}}}}}}}};
     const cli::BuildRecord record{effective, outcome, "direct", "tcg", "/log", 1.0};
     std::ostringstream err;
     cli::print_summary(err, record);

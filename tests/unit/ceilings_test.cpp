@@ -97,8 +97,8 @@ TEST_CASE("a spec names host.contractor.internal only when the config lets it", 
           "spec.yaml: the spec asks to reach host.contractor.internal:3142, the loopback of "
           "this machine, which only your config can allow");
     // The same rule in the config is the user's own choice; the spec's copy adds nothing.
-    config.network.build = {{{"host.contractor.internal", 3142, policy::Protocol::http},
-                             policy::Origin::config}};
+    config.network.build = {
+        {{"host.contractor.internal", 3142, policy::Protocol::http}, policy::Origin::config}};
     CHECK(refusal(spec, config) == "accepted");
     config.network.build.clear();
     config.spec_may_reach_host = true;

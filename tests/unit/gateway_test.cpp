@@ -158,8 +158,8 @@ policy::EffectivePolicy phases(std::vector<policy::EffectiveRule> rules,
 }
 
 // The tally of the attempts on `host`:`port` that were allowed (or refused), or nullptr.
-const AttemptTally* tally_of(const GatewayUsage& usage, std::string_view host,
-                             std::uint16_t port, Protocol protocol, bool allowed = true) {
+const AttemptTally* tally_of(const GatewayUsage& usage, std::string_view host, std::uint16_t port,
+                             Protocol protocol, bool allowed = true) {
     for (const auto& tally : usage.attempts) {
         if (tally.attempt.host == host && tally.attempt.port == port &&
             tally.attempt.protocol == protocol && tally.attempt.allowed == allowed) {
@@ -224,8 +224,8 @@ TEST_CASE("an allowed GET reaches the server in origin-form with Connection: clo
     // pipelined after it goes nowhere (one request per connection).
     const std::string post = "POST http://127.0.0.1:" + std::to_string(server.port()) +
                              "/up HTTP/1.1\r\nContent-Length: 4\r\n\r\nping"
-                             "GET http://127.0.0.1:" + std::to_string(server.port()) +
-                             "/second HTTP/1.1\r\nHost: x\r\n\r\n";
+                             "GET http://127.0.0.1:" +
+                             std::to_string(server.port()) + "/second HTTP/1.1\r\nHost: x\r\n\r\n";
     CHECK_THAT(exchange(gateway.port(), post), StartsWith("HTTP/1.1 200 OK\r\n"));
     CHECK(received.head(1).ends_with("\r\n\r\nping"));
     CHECK(gateway.usage().bytes_up == 4);
@@ -287,9 +287,9 @@ TEST_CASE("internal addresses are refused unless the user's config names them", 
     }
     Gateway gateway(phases(rules), {});
     for (const std::string host : {"127.0.0.1", "localhost", "[::ffff:127.0.0.1]"}) {
-        const std::string answer = exchange(
-            gateway.port(), "GET http://" + host + ":" + std::to_string(port) +
-                                "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+        const std::string answer =
+            exchange(gateway.port(), "GET http://" + host + ":" + std::to_string(port) +
+                                         "/ HTTP/1.1\r\nHost: x\r\n\r\n");
         CHECK_THAT(answer, StartsWith("HTTP/1.1 403 ") && Contains("loopback") &&
                                Contains("only the user's config can allow"));
     }
@@ -460,8 +460,7 @@ TEST_CASE("a tcp rule's endpoint relays to its host:port in its phase only", "[g
     LoopbackServer echo([](int fd) { send_text(fd, read_bytes(fd)); });
     GatewayOptions options;
     options.contractor_host_address = "127.0.0.1";
-    Gateway gateway(phases(allow(echo.port(), Protocol::tcp, "host.contractor.internal")),
-                    options);
+    Gateway gateway(phases(allow(echo.port(), Protocol::tcp, "host.contractor.internal")), options);
     REQUIRE(gateway.tcp_endpoints().size() == 1);
     const TcpEndpoint endpoint = gateway.tcp_endpoints()[0];
     CHECK(endpoint.host == "host.contractor.internal");
@@ -482,7 +481,8 @@ TEST_CASE("a tcp rule's endpoint relays to its host:port in its phase only", "[g
     }
     CHECK(echo.connections() == 1);
     const GatewayUsage usage = gateway.usage();
-    const AttemptTally* tcp = tally_of(usage, "host.contractor.internal", echo.port(), Protocol::tcp);
+    const AttemptTally* tcp =
+        tally_of(usage, "host.contractor.internal", echo.port(), Protocol::tcp);
     REQUIRE(tcp != nullptr);
     CHECK(tcp->bytes_up == 9);
     CHECK(tcp->bytes_down == 9);
@@ -512,15 +512,14 @@ TEST_CASE("network-transfer cuts the connection; network-rate paces it", "[gatew
     CHECK(std::chrono::steady_clock::now() - start > std::chrono::milliseconds(1800));
 }
 
-TEST_CASE("the DNS responder answers allowed names only and records every question",
-          "[gateway]") {
+TEST_CASE("the DNS responder answers allowed names only and records every question", "[gateway]") {
     auto rules = allow(80, Protocol::http, "deb.debian.org", policy::Origin::builtin);
     rules.push_back({{"*.pythonhosted.org", 443, Protocol::https}, policy::Origin::spec});
     rules.push_back({{"git.example.org", 22, Protocol::tcp}, policy::Origin::spec});
     Gateway gateway(phases(rules), {});
     const auto ask = [&gateway](const std::string& name) {
-        std::string query = {'\x12', '\x34', '\x01', '\0', '\0', '\x01', '\0', '\0',
-                             '\0',   '\0',   '\0',   '\0'};
+        std::string query = {'\x12', '\x34', '\x01', '\0', '\0', '\x01',
+                             '\0',   '\0',   '\0',   '\0', '\0', '\0'};
         std::size_t from = 0;
         while (from <= name.size()) {
             const auto dot = std::min(name.find('.', from), name.size());
@@ -549,9 +548,10 @@ TEST_CASE("the DNS responder answers allowed names only and records every questi
 
     const GatewayUsage usage = gateway.usage();
     REQUIRE(usage.names.size() == 4);
-    const auto found = std::find_if(usage.names.begin(), usage.names.end(), [](const NameTally& name) {
-        return name.name == "exfiltrate.attacker.example";
-    });
+    const auto found =
+        std::find_if(usage.names.begin(), usage.names.end(), [](const NameTally& name) {
+            return name.name == "exfiltrate.attacker.example";
+        });
     REQUIRE(found != usage.names.end());
     CHECK_FALSE(found->answered);
     CHECK(found->phase == "provision");
@@ -560,8 +560,8 @@ TEST_CASE("the DNS responder answers allowed names only and records every questi
 TEST_CASE("the attempts listed are bounded; every attempt is still counted", "[gateway]") {
     Gateway gateway(phases({}), {});
     for (int i = 0; i < 300; ++i) {
-        exchange(gateway.port(), "GET http://h" + std::to_string(i) +
-                                     ".example/ HTTP/1.1\r\nHost: x\r\n\r\n");
+        exchange(gateway.port(),
+                 "GET http://h" + std::to_string(i) + ".example/ HTTP/1.1\r\nHost: x\r\n\r\n");
     }
     const GatewayUsage usage = gateway.usage();
     CHECK(usage.attempts.size() == max_listed_attempts);
@@ -584,8 +584,8 @@ TEST_CASE("the token bucket grants a burst, then the rate", "[gateway]") {
 
 TEST_CASE("the destructor ends open connections promptly", "[gateway]") {
     LoopbackServer server([](int fd) { read_bytes(fd); });
-    auto gateway = std::make_unique<Gateway>(phases(allow(server.port(), Protocol::https)),
-                                             GatewayOptions{});
+    auto gateway =
+        std::make_unique<Gateway>(phases(allow(server.port(), Protocol::https)), GatewayOptions{});
     const Fd tunnel = connect_to(gateway->port());
     send_text(tunnel.get(),
               "CONNECT 127.0.0.1:" + std::to_string(server.port()) + " HTTP/1.1\r\n\r\n");

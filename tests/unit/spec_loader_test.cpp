@@ -306,7 +306,8 @@ TEST_CASE("network: rules per phase", "[spec]") {
           "7:13: 'exa mple.org' is not a valid host name (use lower-case letters, digits, '-' "
           "and '.'; a wildcard only as a leading '*.')");
     CHECK(error_of(network + "  build:\n    - host: 1.2.3\n      protocol: https\n") ==
-          "7:13: '1.2.3' is read by the C library as the IPv4 address 1.2.0.3; write an address as four decimal numbers");
+          "7:13: '1.2.3' is read by the C library as the IPv4 address 1.2.0.3; write an address as "
+          "four decimal numbers");
     CHECK(error_of(network + "  build:\n    - host: example.org\n      port: 70000\n"
                              "      protocol: tcp\n") ==
           "8:13: 'port' must be between 1 and 65535, not 70000");
