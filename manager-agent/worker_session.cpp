@@ -96,8 +96,11 @@ std::string format_seconds(double seconds) {
 // what the CLI copied in: a worker that escaped QEMU (an account that cannot write the cache)
 // must not plant what every later build boots. Not memoised: a memo keyed by size and time
 // would trust what a writer can forge.
-void check_image_digest(const image::CachedImage& entry) {
-    const std::string digest = image::fresh_file_sha256(entry.disk());
+// Hashing takes tens of seconds under TCG: the budget (timeout, cancel) is checked after
+// every chunk.
+void check_image_digest(const image::CachedImage& entry, limits::Budget& budget) {
+    const std::string digest =
+        image::fresh_file_sha256(entry.disk(), [&budget] { budget.check(); });
     if (digest != entry.disk_sha256) {
         throw InfrastructureError("the cached image " + entry.name + "-" + entry.digest +
                                       " in the manager changed since it was copied in (its disk "
@@ -169,7 +172,7 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
         image = job_.image;
     }
     if (entry_to_boot && virt::in_manager_vm()) {
-        check_image_digest(*entry_to_boot);
+        check_image_digest(*entry_to_boot, budget_);
     }
     libvirt_ = std::make_unique<virt::Connection>(virt::default_uri());
 

@@ -166,9 +166,23 @@ CachedImage ImageCache::commit(const fs::path& staging, CachedImage metadata) co
     return metadata;
 }
 
-std::string fresh_file_sha256(const fs::path& file) {
+std::string fresh_file_sha256(const fs::path& file, const std::function<void()>& between_chunks) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        throw InfrastructureError("cannot read " + file.string() + ": " + std::strerror(errno));
+    }
     Sha256 hash;
-    hash.update_file(file);
+    std::string chunk(4 << 20, '\0');
+    while (in) {
+        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        hash.update(std::string_view(chunk.data(), static_cast<std::size_t>(in.gcount())));
+        if (between_chunks) {
+            between_chunks();
+        }
+    }
+    if (in.bad()) {
+        throw InfrastructureError("cannot read " + file.string());
+    }
     return hash.hex_digest();
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,7 +57,9 @@ private:
 // SHA-256 of a file, hex. Remembered per (device, inode, size, mtime) in the cache root so
 // that an unchanged multi-hundred-megabyte image is hashed once.
 std::string file_sha256(const std::filesystem::path& file, const std::filesystem::path& memo_root);
-// The SHA-256 of `file`'s contents, read now, never from a memo.
-std::string fresh_file_sha256(const std::filesystem::path& file);
+// The SHA-256 of `file`'s contents, read now, never from a memo. `between_chunks` (may be
+// empty) runs after every 4 MiB read: a caller's budget check, which may throw to stop.
+std::string fresh_file_sha256(const std::filesystem::path& file,
+                              const std::function<void()>& between_chunks = {});
 
 } // namespace contractor::image
