@@ -90,6 +90,7 @@ int run(int argc, char** argv, Context& context) {
     add_gc_command(app, action);
     add_shell_command(app, action);
     add_manager_command(app, action);
+    add_cache_command(app, action);
 
     try {
         check_command_word(app, argc, argv);

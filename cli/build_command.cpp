@@ -41,6 +41,9 @@ struct BuildOptions {
     // --network-audit: refused attempts are reported, not fatal, and the summary ends with
     // the `network:` section that would allow what the build tried.
     bool network_audit = false;
+    // --no-cache: provision afresh even when a provisioned layer exists (the new one replaces
+    // it).
+    bool no_cache = false;
     // --image, --source, --workspace: the user's own paths instead of the spec's.
     std::optional<std::string> image;
     std::optional<std::string> source;
@@ -266,6 +269,9 @@ int run_build(const BuildOptions& options, Context& context) {
                            ? protocol::OnViolation::warn
                            : protocol::OnViolation::fail;
     job.upstream_proxy = nested ? proxy_seen_from_manager(config.proxy) : config.proxy;
+    job.layers.reuse = !options.no_cache;
+    job.layers.max_age = config.cache.max_age_seconds;
+    job.layers.max_bytes = config.cache.max_size;
     SessionPaths paths{input_sources(effective), effective.workspace,
                        effective.limit("export-size").value};
     paths.allow_git = config.export_allow_git;
@@ -377,6 +383,9 @@ void add_build_command(CLI::App& parent, CommandAction& action) {
     build->add_flag("--network-audit", options->network_audit,
                     "Report refused network attempts without failing the build, and print the "
                     "'network:' section that would allow them");
+    build->add_flag("--no-cache", options->no_cache,
+                    "Provision afresh even when a provisioned layer of this image and "
+                    "provisioning exists (the new layer replaces it)");
     // The spec's paths must stay in its folder; these are the user's way to point elsewhere.
     build->add_option("--source", options->source,
                       "Build this folder instead of the spec's 'source' (relative to here)");

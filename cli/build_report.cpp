@@ -214,6 +214,9 @@ ordered_json build_report(const BuildRecord& record) {
     report["log"] = util::escape_name(record.log_file.string());
     report["worker"] = result.contains("worker") ? ordered_json(escaped_strings(result["worker"]))
                                                  : ordered_json();
+    report["layer"] = result.contains("layer") && result["layer"].is_object()
+                          ? ordered_json(escaped_strings(result["layer"]))
+                          : ordered_json();
     return report;
 }
 
@@ -234,6 +237,20 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
     }
     err << "contractor: time: " << phases << " (total " << seconds_text(record.total_seconds)
         << ")\n";
+    if (const auto layer = result.value("layer", nlohmann::json()); layer.is_object()) {
+        const std::string key = text(layer, "key").substr(0, 12);
+        if (layer.value("reused", false)) {
+            err << "contractor: provisioned layer: started from " << key << " (saved "
+                << seconds_text(layer.value("age_seconds", 0.0)) << " ago; --no-cache "
+                << "provisions afresh)\n";
+        } else if (layer.value("saved", false)) {
+            err << "contractor: provisioned layer: saved " << key << " ("
+                << bytes_text(layer.value("bytes", 0ULL))
+                << "): the next build with this image and provisioning starts from it\n";
+        } else {
+            err << "contractor: provisioned layer: not saved (the worker could not be frozen)\n";
+        }
+    }
     const auto usage = result.value("usage", nlohmann::json::object());
     const auto network = usage.value("network", nlohmann::json::object());
     err << "contractor: used: CPU " << seconds_text(usage.value("cpu_seconds", 0.0)) << " of "

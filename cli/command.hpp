@@ -18,5 +18,6 @@ void add_build_command(CLI::App& parent, CommandAction& action);
 void add_gc_command(CLI::App& parent, CommandAction& action);
 void add_shell_command(CLI::App& parent, CommandAction& action);
 void add_manager_command(CLI::App& parent, CommandAction& action);
+void add_cache_command(CLI::App& parent, CommandAction& action);
 
 } // namespace contractor::cli

@@ -1,6 +1,7 @@
 #include "manager-agent/agent.hpp"
 
 #include "image/cache.hpp"
+#include "image/layer_store.hpp"
 #include "manager-agent/inbox.hpp"
 #include "manager-agent/job.hpp"
 #include "manager-agent/outbox.hpp"
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace contractor::manager {
 namespace {
@@ -118,6 +120,44 @@ int serve() {
     }
 }
 
+// `cache list` and `cache prune all|auto MAX-AGE MAX-BYTES|key KEY`: the provisioned layers in
+// this side's store, as JSON (the CLI prints them).
+int layer_cache(const std::vector<std::string>& words) {
+    try {
+        const image::LayerStore store(image::LayerStore::default_root());
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        if (words.size() == 1 && words[0] == "list") {
+            for (const auto& layer : store.list()) {
+                out.push_back(image::layer_listing(layer));
+            }
+        } else if (words.size() >= 2 && words[0] == "prune") {
+            image::LayerPrune rule;
+            if (words[1] == "all" && words.size() == 2) {
+                rule.all = true;
+            } else if (words[1] == "key" && words.size() == 3) {
+                rule.key = words[2];
+            } else if (words[1] == "auto" && words.size() == 4) {
+                rule.max_age = std::chrono::seconds(std::stoull(words[2]));
+                rule.max_bytes = std::stoull(words[3]);
+            } else {
+                std::cerr << "contractor-manager: unknown cache prune form\n";
+                return 2;
+            }
+            for (const auto& layer : image::prune_layers(store, rule)) {
+                out.push_back(image::layer_listing(layer));
+            }
+        } else {
+            std::cerr << "usage: contractor-manager cache list | cache prune all|auto|key ...\n";
+            return 2;
+        }
+        std::cout << out.dump() << std::endl;
+        return 0;
+    } catch (const std::exception& error) {
+        std::cerr << "contractor-manager: " << error.what() << "\n";
+        return to_int(ExitCode::infrastructure);
+    }
+}
+
 // An SSH command (nested topology) gets a user's PATH without the sbin folders, where Debian
 // keeps mkfs.vfat and friends.
 void add_system_folders_to_path() {
@@ -156,7 +196,10 @@ int run(int argc, char** argv) {
     if (command == "gc" && argc == 3 && std::string(argv[2]) == "all") {
         return collect_garbage(vm::Leftovers::orphaned_and_kept);
     }
-    std::cerr << "usage: contractor-manager serve | status | gc [all]\n"
+    if (command == "cache" && argc >= 3) {
+        return layer_cache(std::vector<std::string>(argv + 2, argv + argc));
+    }
+    std::cerr << "usage: contractor-manager serve | status | gc [all] | cache list|prune ...\n"
                  "contractor-manager is started by contractor; it is not meant to be run by "
                  "hand.\n";
     return 2;

@@ -2,6 +2,7 @@
 
 #include "gateway/gateway.hpp"
 #include "limits/pump.hpp"
+#include "manager-agent/layers.hpp"
 #include "manager-agent/phases.hpp"
 #include "manager-agent/worker_session.hpp"
 #include "util/cancel.hpp"
@@ -95,6 +96,33 @@ ordered_json usage_json(const limits::Budget& budget, WorkerSession* worker) {
         {"network", network_json(worker ? worker->gateway().usage() : gateway::GatewayUsage{})}};
 }
 
+// "3 min", "2.1 h", "4 days": how long ago `time` was.
+std::string age_text(std::chrono::system_clock::time_point time) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::system_clock::now() - time).count();
+    char text[32];
+    if (seconds < 120) {
+        std::snprintf(text, sizeof text, "%.0f s", seconds);
+    } else if (seconds < 7200) {
+        std::snprintf(text, sizeof text, "%.0f min", seconds / 60);
+    } else if (seconds < 2 * 86400) {
+        std::snprintf(text, sizeof text, "%.1f h", seconds / 3600);
+    } else {
+        std::snprintf(text, sizeof text, "%.0f days", seconds / 86400);
+    }
+    return text;
+}
+
+ordered_json layer_json(const image::Layer& layer, bool reused, bool saved) {
+    return {{"key", layer.key},
+            {"reused", reused},
+            {"saved", saved},
+            {"bytes", layer.size},
+            {"age_seconds", std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now() - layer.created)
+                                .count()}};
+}
+
 } // namespace
 
 std::string_view to_string(Outcome outcome) {
@@ -162,6 +190,7 @@ ordered_json to_json(const JobResult& result) {
     json["phases"] = phases;
     json["usage"] = result.usage;
     json["accel"] = result.accel;
+    json["layer"] = result.layer;
     if (result.kept_worker) {
         json["worker"] = *result.kept_worker;
     }
@@ -179,11 +208,43 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
     try {
         try {
             clock.begin("boot");
-            worker = std::make_unique<WorkerSession>(job, budget, outbox);
+            const WorkerImage image = resolve_worker_image(job);
+            const auto inputs = layer_inputs(job, image);
+            const image::LayerStore layers(image::LayerStore::default_root());
+            const std::string key = inputs ? image::layer_key(*inputs) : std::string();
+            std::optional<image::Layer> layer;
+            if (inputs && job.layers.reuse) {
+                layer = layers.find(key, std::chrono::seconds(job.layers.max_age));
+            }
+            if (layer) {
+                layers.touch(*layer);
+                outbox.status("starting from the provisioned layer " + key.substr(0, 12) +
+                              " (saved " + age_text(layer->created) +
+                              " ago): provisioning is skipped");
+            }
+            worker = std::make_unique<WorkerSession>(job, budget, outbox, image,
+                                                     layer ? &*layer : nullptr);
             JobContext context{job, *worker, pump, inbox, outbox};
-            if (job.provisions()) {
+            if (layer) {
+                result.layer = layer_json(*layer, true, false);
+            } else if (job.provisions()) {
                 clock.begin("provision");
                 provision_failure = provision(context);
+                if (!provision_failure && inputs) {
+                    // Before the build policy and the source: nothing of the build is in it.
+                    if (auto saved = save_layer(context, layers, key, *inputs)) {
+                        result.layer = layer_json(*saved, false, true);
+                        for (const auto& evicted : layers.evict_to(job.layers.max_bytes, key)) {
+                            outbox.status("removed the least recently used layer " +
+                                          evicted.key.substr(0, 12) + " (" +
+                                          image::human_bytes(evicted.size) +
+                                          "): the layers' size cap is " +
+                                          image::human_bytes(job.layers.max_bytes));
+                        }
+                    } else {
+                        result.layer = {{"key", key}, {"reused", false}, {"saved", false}};
+                    }
+                }
             }
             if (!provision_failure) {
                 // The provision policy ends here, before the source arrives: whatever a

@@ -47,6 +47,9 @@ struct JobResult {
     nlohmann::ordered_json usage;
     std::string accel;
     std::optional<std::string> kept_worker; // --keep-worker and a failed build
+    // The provisioned layer: {"key", "reused", "saved", "bytes", "age_seconds"}; null when the
+    // job has none (manager-agent/layers.hpp).
+    nlohmann::ordered_json layer;
 };
 
 nlohmann::ordered_json to_json(const JobResult& result);

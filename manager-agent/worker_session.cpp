@@ -112,6 +112,18 @@ void check_image_digest(const image::CachedImage& entry, limits::Budget& budget)
     }
 }
 
+void check_layer_digest(const image::Layer& layer, limits::Budget& budget) {
+    const std::string digest =
+        image::fresh_file_sha256(layer.disk(), [&budget] { budget.check(); });
+    if (digest != layer.disk_sha256) {
+        throw InfrastructureError("the provisioned layer " + layer.key.substr(0, 12) +
+                                      " in the manager changed since it was saved; it was not "
+                                      "booted",
+                                  "run 'contractor cache prune --all' and build again; the "
+                                  "manager may have been tampered with");
+    }
+}
+
 } // namespace
 
 // The host's view of one Machine, for the watchdog.
@@ -144,35 +156,52 @@ private:
     std::uint64_t image_allocation_;
 };
 
-WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, Outbox& outbox)
+WorkerImage resolve_worker_image(const protocol::Job& job) {
+    const image::ImageCache cache(image::ImageCache::default_root());
+    WorkerImage image;
+    if (job.image_source == protocol::ImageSource::entry) {
+        // NAME-DIGEST, copied into this cache by the CLI (nested topology).
+        const auto dash = job.image.rfind('-');
+        image.entry = dash == std::string::npos
+                          ? std::nullopt
+                          : cache.find(job.image.substr(0, dash), job.image.substr(dash + 1));
+        if (!image.entry) {
+            throw InfrastructureError("the image " + job.image + " is not in the manager's cache",
+                                      "run the build again: the CLI copies it in");
+        }
+        image.path = image.entry->disk();
+    } else if (job.image_source == protocol::ImageSource::cached) {
+        image.entry = cache.newest(job.image);
+        if (!image.entry) {
+            throw UsageError("there is no cached image called '" + job.image + "'",
+                             "build it with 'contractor image build " + job.image + "'");
+        }
+        image.path = image.entry->disk();
+    } else {
+        image.path = fs::absolute(job.image);
+        if (!fs::is_regular_file(image.path)) {
+            throw UsageError("worker image " + image.path.string() + " does not exist",
+                             "build one with 'contractor image build worker --output FILE'");
+        }
+        // A copy of a cached image is known by its digest (memoised per file).
+        image.entry = cache.find_by_disk(image::file_sha256(image.path, cache.root()));
+    }
+    return image;
+}
+
+WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, Outbox& outbox,
+                             const WorkerImage& worker_image, const image::Layer* layer)
     : job_(job), budget_(budget), outbox_(outbox) {
     const auto started = std::chrono::steady_clock::now();
     const image::ImageCache cache(image::ImageCache::default_root());
-    fs::path image;
-    std::optional<image::CachedImage> entry_to_boot;
-    if (job_.image_source == protocol::ImageSource::entry) {
-        // NAME-DIGEST, copied into this cache by the CLI (nested topology).
-        const auto dash = job_.image.rfind('-');
-        entry_to_boot = dash == std::string::npos
-                            ? std::nullopt
-                            : cache.find(job_.image.substr(0, dash), job_.image.substr(dash + 1));
-        if (!entry_to_boot) {
-            throw InfrastructureError("the image " + job_.image + " is not in the manager's cache",
-                                      "run the build again: the CLI copies it in");
-        }
-        image = entry_to_boot->disk();
-    } else if (job_.image_source == protocol::ImageSource::cached) {
-        entry_to_boot = cache.newest(job_.image);
-        if (!entry_to_boot) {
-            throw UsageError("there is no cached image called '" + job_.image + "'",
-                             "build it with 'contractor image build " + job_.image + "'");
-        }
-        image = entry_to_boot->disk();
-    } else {
-        image = job_.image;
-    }
+    const fs::path image = worker_image.path;
+    const std::optional<image::CachedImage>& entry_to_boot = worker_image.entry;
     if (entry_to_boot && virt::in_manager_vm()) {
         check_image_digest(*entry_to_boot, budget_);
+    }
+    if (layer && virt::in_manager_vm()) {
+        // The same for a provisioned layer: every later build of its key boots it.
+        check_layer_digest(*layer, budget_);
     }
     libvirt_ = std::make_unique<virt::Connection>(virt::default_uri());
 
@@ -214,9 +243,15 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     request.disk_bytes = budget_.allowance().disk_bytes;
     request.runs_directory = cache.root().parent_path() / "runs";
     request.qemu_group = virt::qemu_file_group();
+    if (layer) {
+        request.layer = layer->disk();
+    }
     check_free_space(request.runs_directory, request.disk_bytes, nested);
     machine_ = vm::Machine::boot(*libvirt_, cache, request);
-    probe_ = std::make_unique<MachineProbe>(*machine_, allocated_bytes(image));
+    // What the worker's disk holds beneath its overlay counts towards its disk limit.
+    probe_ = std::make_unique<MachineProbe>(
+        *machine_, allocated_bytes(entry_to_boot ? entry_to_boot->disk() : image) +
+                       (layer ? allocated_bytes(layer->disk()) : 0));
     watchdog_ = std::make_unique<Watchdog>(budget_, *probe_);
     outbox_.status("worker " + machine_->name() + " is booting (" + accel_ + ")");
     machine_->wait_until_ready(boot_timeout, [this] { budget_.check(); });
@@ -408,6 +443,10 @@ std::optional<double> WorkerSession::cpu_seconds() const {
 
 std::uint64_t WorkerSession::overlay_bytes() const {
     return machine_->disk_usage();
+}
+
+fs::path WorkerSession::split_disk() {
+    return machine_->split_disk();
 }
 
 std::string WorkerSession::keep_for_debugging() {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include "connection/hop.hpp"
+#include "image/cache.hpp"
+#include "image/layer_store.hpp"
 #include "limits/budget.hpp"
 #include "manager-agent/outbox.hpp"
 #include "policy/network_rule.hpp"
@@ -45,6 +47,17 @@ class MachineProbe;
 // connection.)
 inline constexpr int worker_gateway_port = 3128;
 
+// The disk a job's worker boots from: a file, and the cache entry it is (or is a copy of),
+// when it is one of contractor's images (only those get provisioned layers).
+struct WorkerImage {
+    std::filesystem::path path;
+    std::optional<image::CachedImage> entry;
+};
+
+// Finds the job's image (a file, a cached image by name, or an entry the CLI copied in).
+// Throws UsageError when it is not there.
+WorkerImage resolve_worker_image(const protocol::Job& job);
+
 // One worker, from boot to teardown: the VM, the SSH connection to it, the gateway and the way
 // to it, and the watchdog that holds the worker to the job's budget from the moment it starts.
 //
@@ -55,9 +68,11 @@ inline constexpr int worker_gateway_port = 3128;
 // libvirt connection closes.
 class WorkerSession {
 public:
-    // Boots the job's worker and waits until it answers, checking `budget` throughout (the
-    // watchdog watches from the moment the domain starts, the boot included).
-    WorkerSession(const protocol::Job& job, limits::Budget& budget, Outbox& outbox);
+    // Boots the job's worker from `image`, or from `layer` (a provisioned layer of it) when
+    // given, and waits until it answers, checking `budget` throughout (the watchdog watches
+    // from the moment the domain starts, the boot included).
+    WorkerSession(const protocol::Job& job, limits::Budget& budget, Outbox& outbox,
+                  const WorkerImage& image, const image::Layer* layer = nullptr);
     ~WorkerSession();
     WorkerSession(const WorkerSession&) = delete;
     WorkerSession& operator=(const WorkerSession&) = delete;
@@ -86,6 +101,10 @@ public:
     std::optional<double> cpu_seconds() const;
     // What the worker wrote to its overlay, as the host sees it.
     std::uint64_t overlay_bytes() const;
+
+    // Moves the worker's writes to a new overlay while it runs (vm::Machine::split_disk);
+    // returns the old one, which nothing writes to any more.
+    std::filesystem::path split_disk();
 
     // Keeps the worker running after this object goes away, with its access file for
     // `contractor shell`; returns its name.

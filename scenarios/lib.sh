@@ -8,6 +8,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/contractor-scenario.XXXXXX")
 # Config and build logs of this scenario only; the image cache stays shared.
 export XDG_CONFIG_HOME=$work/config XDG_STATE_HOME=$work/state
 mkdir -p "$XDG_CONFIG_HOME/contractor"
+# No provisioned layers unless a scenario asks for them (scenarios/build-layers does): each
+# scenario provisions as if for the first time, and leaves no layer in the shared cache.
+printf 'cache:\n  max-size: 0\n' > "$XDG_CONFIG_HOME/contractor/config.yaml"
 runs=${XDG_CACHE_HOME:-$HOME/.cache}/contractor/runs
 background_pids=()
 
@@ -54,7 +57,7 @@ start_apt_proxy() {
     [[ $tries -lt 100 ]] || fail "the apt proxy fixture did not start"
     sleep 0.1
   done
-  echo "proxy: http://127.0.0.1:$(cat "$work/proxy.port")" > "$XDG_CONFIG_HOME/contractor/config.yaml"
+  echo "proxy: http://127.0.0.1:$(cat "$work/proxy.port")" >> "$XDG_CONFIG_HOME/contractor/config.yaml"
   touch "$work/proxy.log"
 }
 

@@ -47,6 +47,9 @@ public:
     void feed(connection::RemoteCommand& command,
               const std::function<std::optional<std::string>(std::chrono::milliseconds)>& next);
 
+    // Checks the budget now (throws LimitExceeded, NetworkViolation or Interrupted).
+    void check() { budget_.check(); }
+
     // Waits for `command` to end, checking the budget before and after; its exit status.
     int finish(connection::RemoteCommand& command);
 

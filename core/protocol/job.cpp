@@ -132,6 +132,10 @@ ordered_json job_to_json(const Job& job) {
              job.upstream_proxy ? ordered_json(*job.upstream_proxy) : ordered_json(nullptr)},
             {"contractor-host", job.contractor_host_address},
             {"on-violation", job.on_violation == OnViolation::warn ? "warn" : "fail"},
+            {"layers",
+             {{"reuse", job.layers.reuse},
+              {"max-age", job.layers.max_age},
+              {"max-bytes", job.layers.max_bytes}}},
             {"effective", job.effective}};
 }
 
@@ -160,6 +164,10 @@ Job job_from_json(const json& message) {
             throw ProtocolError("the job's on-violation is '" + on_violation + "'", false);
         }
         job.on_violation = on_violation == "warn" ? OnViolation::warn : OnViolation::fail;
+        const auto& layers = message.at("layers");
+        job.layers.reuse = layers.at("reuse").get<bool>();
+        job.layers.max_age = layers.at("max-age").get<std::uint64_t>();
+        job.layers.max_bytes = layers.at("max-bytes").get<std::uint64_t>();
         job.effective = message.at("effective");
         return job;
     } catch (const json::exception& error) {

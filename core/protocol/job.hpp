@@ -23,7 +23,7 @@
 namespace contractor::protocol {
 
 // Bumped on any incompatible change; both sides refuse a peer with another version.
-inline constexpr int protocol_version = 3;
+inline constexpr int protocol_version = 4;
 
 // The manager sends {"type": "heartbeat"} this often while it runs a job; the CLI gives up on
 // a manager it has heard nothing from for `silence_limit`.
@@ -60,6 +60,13 @@ struct JobLimits {
     std::uint64_t export_size = 0;
 };
 
+// Provisioned layers (image::LayerStore), from the config's `cache:` section and --no-cache.
+struct LayerPolicy {
+    bool reuse = true;                     // false (--no-cache): provision afresh, then save
+    std::uint64_t max_age = 7 * 86400;     // seconds; an older layer is provisioned afresh
+    std::uint64_t max_bytes = 20ULL << 30; // the store's size cap; 0 keeps no layer at all
+};
+
 // What the manager needs to run one build.
 struct Job {
     ImageSource image_source = ImageSource::file;
@@ -78,6 +85,7 @@ struct Job {
     // manager runs on the machine that runs contractor (direct), 10.0.2.2 inside the manager VM.
     std::string contractor_host_address = "127.0.0.1";
     OnViolation on_violation = OnViolation::fail;
+    LayerPolicy layers;
     nlohmann::ordered_json effective; // the effective spec, for the report
 
     bool provisions() const { return !install.empty() || (!ansible.is_null() && !ansible.empty()); }

@@ -34,6 +34,13 @@ enum class SpecRules { allow, deny };
 
 // The user's settings for every build: default limits and the base network policy, from
 // $XDG_CONFIG_HOME/contractor/config.yaml (or the file given with --config).
+// `cache:`: provisioned layers (a worker's disk as provisioning left it, reused by the next
+// build with the same image and provisioning).
+struct LayerCache {
+    std::uint64_t max_size = 20ULL << 30;      // all layers together; 0 keeps none
+    std::uint64_t max_age_seconds = 7 * 86400; // an older layer is provisioned afresh
+};
+
 struct UserConfig {
     std::optional<std::filesystem::path> file; // absent when no config file exists
     Limits limits;
@@ -67,6 +74,7 @@ struct UserConfig {
     // and worker image may also lie, besides the spec's own folder (no symlinks below either).
     std::vector<std::filesystem::path> allowed_path_roots;
     LogRetention logs;
+    LayerCache cache;
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from

@@ -118,6 +118,24 @@ void read_logs(const FieldReader& reader, UserConfig& config) {
     }
 }
 
+// `cache: {max-size: 20GiB, max-age: 7d}`.
+void read_cache(const FieldReader& reader, UserConfig& config) {
+    reader.check_mapping("/cache", {"max-size", "max-age"}, "cache");
+    static constexpr LimitField max_size{
+        "max-size", nullptr, LimitKind::size, 0, 0, "size of all provisioned layers together"};
+    static constexpr LimitField max_age{
+        "max-age", nullptr, LimitKind::duration,
+        1,         0,       "age of the oldest provisioned layer reused"};
+    if (const auto* size = reader.find("/cache/max-size"); size != nullptr) {
+        // 0 (a plain number, no unit): no layer is kept or used.
+        const bool zero = size->is_number_integer() && size->get<long long>() == 0;
+        config.cache.max_size = zero ? 0 : reader.limit_value("/cache/max-size", max_size);
+    }
+    if (reader.find("/cache/max-age") != nullptr) {
+        config.cache.max_age_seconds = reader.limit_value("/cache/max-age", max_age);
+    }
+}
+
 } // namespace
 
 UserConfig load_user_config(const ConfigLocation& location) {
@@ -139,7 +157,7 @@ UserConfig load_user_config(const ConfigLocation& location) {
     if (!document.value.is_null()) {
         reader.check_mapping("",
                              {"limits", "network", "accel", "proxy", "manager", "ceilings",
-                              "spec-rules", "paths", "export", "logs"},
+                              "spec-rules", "paths", "export", "logs", "cache"},
                              "the config");
         config.manager = read_manager(reader);
         if (reader.find("/proxy") != nullptr) {
@@ -162,6 +180,9 @@ UserConfig load_user_config(const ConfigLocation& location) {
         read_export(reader, config);
         if (reader.find("/logs") != nullptr) {
             read_logs(reader, config);
+        }
+        if (reader.find("/cache") != nullptr) {
+            read_cache(reader, config);
         }
         const policy::NetworkRules rules = reader.network("/network", true);
         if (reader.find("/network/on-violation") != nullptr) {

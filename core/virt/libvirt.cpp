@@ -108,6 +108,34 @@ void Domain::destroy() {
     }
 }
 
+void Domain::move_writes_to(const std::string& target, const std::string& new_top) {
+    std::string disks;
+    // Every disk but `target` stays as it is (the seed is read-only anyway).
+    char* text = virDomainGetXMLDesc(domain_.get(), 0);
+    const std::string description = text != nullptr ? text : "";
+    free(text); // NOLINT: libvirt's allocation
+    for (auto at = description.find("<target dev='"); at != std::string::npos;
+         at = description.find("<target dev='", at + 1)) {
+        const auto start = at + 13;
+        const std::string dev = description.substr(start, description.find('\'', start) - start);
+        if (dev != target && dev.starts_with("vd")) {
+            disks += "<disk name='" + dev + "' snapshot='no'/>";
+        }
+    }
+    const std::string xml = "<domainsnapshot><disks><disk name='" + target +
+                            "' snapshot='external'><driver type='qcow2'/><source file='" + new_top +
+                            "'/></disk>" + disks + "</disks></domainsnapshot>";
+    virDomainSnapshotPtr snapshot = virDomainSnapshotCreateXML(
+        domain_.get(), xml.c_str(),
+        VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA |
+            VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+    if (snapshot == nullptr) {
+        throw InfrastructureError("libvirt cannot move " + name() + "'s writes to " + new_top +
+                                  ": " + last_libvirt_error());
+    }
+    virDomainSnapshotFree(snapshot);
+}
+
 void Domain::shutdown() {
     if (is_active() && virDomainShutdown(domain_.get()) != 0) {
         throw InfrastructureError("libvirt cannot shut down " + name() + ": " +

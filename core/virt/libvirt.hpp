@@ -63,6 +63,11 @@ public:
     void destroy();
     // Asks the guest to power off (ACPI); returns at once.
     void shutdown();
+    // Moves the running guest's writes to `new_top`, an existing qcow2 file whose backing file
+    // is the disk `target` uses now (an external disk-only snapshot, no libvirt metadata): from
+    // here on the old file only ever gets read. Other disks are left as they are. The guest
+    // keeps running; its filesystem should be frozen around the call.
+    void move_writes_to(const std::string& target, const std::string& new_top);
     // Forgets the definition; quiet when it is already gone.
     // Removes the definition; returns libvirt's error, empty when it worked. Never throws:
     // destructors call it.

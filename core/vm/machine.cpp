@@ -145,9 +145,22 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     // The format is named everywhere, never probed: the CLI checked the image's header for
     // this format (image/disk_check.hpp), and a probe could read it as another one.
     const std::string format = is_qcow2(image) ? "qcow2" : "raw";
-    std::vector<std::string> create = {
-        "qemu-img", "create",       "-q", "-f",   "qcow2",
-        "-b",       image.string(), "-F", format, definition.disk.string()};
+    // A copy of a cached image (recognised by digest) is booted from the cache's own disk,
+    // which has the same bytes: a provisioned layer then always has the cache's disk beneath
+    // it, and a file beside a spec that changes mid-build changes nothing.
+    const fs::path backing = request.layer ? fs::absolute(*request.layer)
+                             : entry       ? entry->disk()
+                                           : image;
+    std::vector<std::string> create = {"qemu-img",
+                                       "create",
+                                       "-q",
+                                       "-f",
+                                       "qcow2",
+                                       "-b",
+                                       backing.string(),
+                                       "-F",
+                                       request.layer || entry ? "qcow2" : format,
+                                       definition.disk.string()};
     if (request.disk_bytes > 0) {
         // A smaller disk than the image would cut the filesystem off: refuse it up front.
         const auto info = nlohmann::json::parse(
@@ -164,6 +177,7 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
         create.push_back(std::to_string(request.disk_bytes));
     }
     proc::run_checked(create, {}, "a disk limit smaller than the image cannot work");
+    machine->qemu_group_ = request.qemu_group;
     if (request.qemu_group) {
         // QEMU's own account may enter the run folder, write the overlay and the console, and
         // read the seed (its keys are the worker's own); it can write nothing else of ours.
@@ -227,11 +241,30 @@ void Machine::keep() {
 }
 
 std::uint64_t Machine::disk_usage() const {
-    struct stat status {};
-    if (::stat((run_directory_ / "disk.qcow2").c_str(), &status) != 0) {
-        return 0;
+    std::uint64_t total = 0;
+    for (const char* file : {"disk.qcow2", "disk-top.qcow2"}) {
+        struct stat status {};
+        if (::stat((run_directory_ / file).c_str(), &status) == 0) {
+            total += static_cast<std::uint64_t>(status.st_blocks) * 512;
+        }
     }
-    return static_cast<std::uint64_t>(status.st_blocks) * 512;
+    return total;
+}
+
+fs::path Machine::split_disk() {
+    if (disk_split_) {
+        throw InfrastructureError("the disk of " + name_ + " was split already");
+    }
+    const fs::path lower = run_directory_ / "disk.qcow2";
+    const fs::path top = run_directory_ / "disk-top.qcow2";
+    proc::run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", lower.string(), "-F",
+                       "qcow2", top.string()});
+    if (qemu_group_) {
+        give_to_group(top, *qemu_group_, 0660);
+    }
+    domain_->move_writes_to("vda", top.string());
+    disk_split_ = true;
+    return lower;
 }
 
 std::string Machine::console_tail(std::size_t lines) const {

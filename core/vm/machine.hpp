@@ -35,6 +35,9 @@ struct BootRequest {
     // VM, which leaves file ownership alone): the run folder, overlay, seed and console are
     // given to it, with only the access QEMU needs (virt::qemu_file_group).
     std::optional<unsigned> qemu_group;
+    // A provisioned layer of this image (image::LayerStore) to start from instead of the bare
+    // image: the overlay's backing file, read-only.
+    std::optional<std::filesystem::path> layer;
 };
 
 // A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key
@@ -85,6 +88,11 @@ public:
     // Bytes the overlay takes on the host: what the guest wrote to its disk.
     std::uint64_t disk_usage() const;
 
+    // Moves the guest's writes to a new overlay on top of the current one, while it runs;
+    // returns the old overlay, which nothing writes to from then on (a provisioned layer's
+    // disk). The caller freezes the guest's filesystem around the call. Once per machine.
+    std::filesystem::path split_disk();
+
 private:
     Machine() = default;
 
@@ -94,6 +102,8 @@ private:
     bool direct_kernel_ = false;
     bool announces_ready_ = false;
     bool keep_ = false;
+    bool disk_split_ = false;
+    std::optional<unsigned> qemu_group_;
     std::chrono::steady_clock::time_point started_at_;
     std::unique_ptr<virt::Domain> domain_;
     std::unique_ptr<ssh::Session> ready_session_;

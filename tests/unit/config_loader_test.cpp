@@ -349,3 +349,29 @@ TEST_CASE("export.allow-git is a boolean, off by default", "[config]") {
     CHECK_THAT(error_of({std::nullopt, std::nullopt, typo.string()}),
                Contains("typo.yaml:1:10: unknown key 'allow_git' in export"));
 }
+
+TEST_CASE("cache: the provisioned layers' size cap and age", "[config]") {
+    const TemporaryDirectory directory;
+    SECTION("absent: 20 GiB, 7 days") {
+        directory.write("contractor/config.yaml", "accel: tcg\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.cache.max_size == 20ULL << 30);
+        CHECK(config.cache.max_age_seconds == 7u * 86400);
+    }
+    SECTION("given") {
+        directory.write("contractor/config.yaml", "cache:\n  max-size: 5GiB\n  max-age: 12h\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.cache.max_size == 5ULL << 30);
+        CHECK(config.cache.max_age_seconds == 12u * 3600);
+    }
+    SECTION("max-size 0 keeps no layer") {
+        directory.write("contractor/config.yaml", "cache:\n  max-size: 0\n");
+        CHECK(load_user_config({directory.path().string(), {}, {}}).cache.max_size == 0u);
+    }
+    SECTION("an unknown key or a bad size is refused where it is written") {
+        directory.write("contractor/config.yaml", "cache:\n  layers: off\n");
+        CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:2"));
+        directory.write("contractor/config.yaml", "cache:\n  max-size: lots\n");
+        CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:2"));
+    }
+}
