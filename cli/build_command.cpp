@@ -272,6 +272,8 @@ int run_build(const BuildOptions& options, Context& context) {
     job.layers.reuse = !options.no_cache;
     job.layers.max_age = config.cache.max_age_seconds;
     job.layers.max_bytes = config.cache.max_size;
+    job.pool.size = config.pool.size;
+    job.pool.idle = config.pool.idle_seconds;
     SessionPaths paths{input_sources(effective), effective.workspace,
                        effective.limit("export-size").value};
     paths.allow_git = config.export_allow_git;

@@ -124,18 +124,18 @@ int prune_layers(Context& context, const CacheOptions& options) {
          image::prune_layers(image::LayerStore(image::LayerStore::default_root()), rule)) {
         report(image::layer_listing(layer), "host");
     }
-    const std::string words = options.all             ? "prune all"
-                              : !options.key.empty() ? "prune key " + options.key
-                                                     : "prune auto " +
-                                                           std::to_string(rule.max_age.count()) +
-                                                           " " + std::to_string(rule.max_bytes);
+    const std::string words = options.all ? "prune all"
+                              : !options.key.empty()
+                                  ? "prune key " + options.key
+                                  : "prune auto " + std::to_string(rule.max_age.count()) + " " +
+                                        std::to_string(rule.max_bytes);
     if (const auto in_manager = ask_manager(context, words)) {
         for (const auto& layer : *in_manager) {
             report(layer, "manager");
         }
     }
-    context.err << "contractor: freed " << image::human_bytes(freed) << " (" << freed
-                << " bytes, " << count << (count == 1 ? " layer" : " layers") << ")\n";
+    context.err << "contractor: freed " << image::human_bytes(freed) << " (" << freed << " bytes, "
+                << count << (count == 1 ? " layer" : " layers") << ")\n";
     if (!options.key.empty() && count == 0) {
         throw UsageError("no single layer has a key starting with " + options.key,
                          "'contractor cache list' shows the keys");
@@ -152,7 +152,11 @@ void add_cache_command(CLI::App& parent, CommandAction& action) {
     CLI::App* list = cache->add_subcommand(
         "list", "Show the layers on this host and in the running manager VM: size, age, last "
                 "use and what their key covers");
-    list->callback([&action] { action = [](Context& context) { return list_layers(context); }; });
+    list->callback([&action] {
+        action = [](Context& context) {
+            return list_layers(context);
+        };
+    });
     auto options = std::make_shared<CacheOptions>();
     CLI::App* prune = cache->add_subcommand(
         "prune", "Remove layers older than the config's cache.max-age and the least recently "
@@ -160,7 +164,9 @@ void add_cache_command(CLI::App& parent, CommandAction& action) {
     prune->add_flag("--all", options->all, "Remove every layer");
     prune->add_option("key", options->key, "Remove only the layer with this key (or prefix)");
     prune->callback([options, &action] {
-        action = [options](Context& context) { return prune_layers(context, *options); };
+        action = [options](Context& context) {
+            return prune_layers(context, *options);
+        };
     });
 }
 

@@ -1,8 +1,11 @@
 #include "cli/command.hpp"
 #include "cli/manager_connection.hpp"
+#include "image/cache.hpp"
 #include "spec/units.hpp"
 #include "ssh/keys.hpp"
 #include "util/error.hpp"
+#include "virt/libvirt.hpp"
+#include "vm/leftovers.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -62,6 +65,37 @@ nlohmann::json inside_status(managervm::ManagerVm& manager, std::string& problem
     return nullptr;
 }
 
+// What a worker's lease says, for the status lines.
+std::string lease_text(const std::string& lease) {
+    if (lease == "ready") {
+        return " (ready: idle, for the next build like the last one)";
+    }
+    if (lease == "kept") {
+        return " (kept for debugging: 'contractor gc' removes it)";
+    }
+    if (lease == "build") {
+        return " (a build's)";
+    }
+    return "";
+}
+
+// Workers under this host's libvirt (direct topology): builds, kept and ready workers.
+nlohmann::ordered_json host_workers() {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    try {
+        virt::Connection libvirt(virt::default_uri());
+        const auto runs =
+            image::ImageCache(image::ImageCache::default_root()).root().parent_path() / "runs";
+        for (const auto& worker : vm::list_workers(libvirt, runs)) {
+            out.push_back(
+                {{"name", worker.name}, {"running", worker.running}, {"lease", worker.lease}});
+        }
+    } catch (const std::exception&) {
+        // No session libvirt here: nothing of the direct topology runs.
+    }
+    return out;
+}
+
 int show_status(managervm::ManagerVm& manager, const ManagerOptions& options, Context& context) {
     const auto& settings = manager.settings();
     nlohmann::ordered_json report = {{"state", "absent"},
@@ -92,6 +126,8 @@ int show_status(managervm::ManagerVm& manager, const ManagerOptions& options, Co
             }
         }
     }
+    const auto on_host = host_workers();
+    report["host_workers"] = on_host;
     if (options.json) {
         context.out << report.dump(2) << std::endl;
         return 0;
@@ -100,6 +136,14 @@ int show_status(managervm::ManagerVm& manager, const ManagerOptions& options, Co
     const auto line = [&out](const std::string& key, const std::string& value) {
         out << std::left << std::setw(15) << (key + ":") << value << "\n";
     };
+    if (!on_host.empty()) {
+        line("host workers", std::to_string(on_host.size()) + " (direct topology):");
+        for (const auto& worker : on_host) {
+            out << "  " << worker.value("name", "")
+                << (worker.value("running", false) ? " running" : " stopped")
+                << lease_text(worker.value("lease", "")) << "\n";
+        }
+    }
     if (!manager.created()) {
         line("manager VM", "none (the next 'contractor build' or 'contractor manager start' "
                            "creates it)");
@@ -150,6 +194,7 @@ int show_status(managervm::ManagerVm& manager, const ManagerOptions& options, Co
                             std::to_string(static_cast<long>(worker["cpu_seconds"].get<double>())) +
                             " s";
                 }
+                text += lease_text(worker.value("lease", ""));
                 out << text << "\n";
             }
         }

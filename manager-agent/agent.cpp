@@ -5,6 +5,7 @@
 #include "manager-agent/inbox.hpp"
 #include "manager-agent/job.hpp"
 #include "manager-agent/outbox.hpp"
+#include "manager-agent/ready_pool.hpp"
 #include "manager-agent/status.hpp"
 #include "protocol/job.hpp"
 #include "util/cancel.hpp"
@@ -90,6 +91,16 @@ int serve() {
         // go before this job's boots: the next build cleans up after the last.
         remove_orphans(outbox);
         outbox.send(to_json(run_job(job, inbox, outbox)));
+        if (job.pool.size > 0) {
+            // The next build like this one starts without a boot. After the result: this
+            // build's CLI is not kept waiting, and the new worker does not share the CPU with
+            // this build's.
+            try {
+                start_ready_worker(job, std::chrono::seconds(job.pool.idle));
+            } catch (const std::exception&) {
+                // No ready worker: the next build boots its own.
+            }
+        }
         return 0;
     } catch (const Interrupted& interrupted) {
         // The CLI cancelled or went away; the runner has torn the worker down by now.
@@ -195,6 +206,14 @@ int run(int argc, char** argv) {
     }
     if (command == "gc" && argc == 3 && std::string(argv[2]) == "all") {
         return collect_garbage(vm::Leftovers::orphaned_and_kept);
+    }
+    if (command == "keep-ready" && argc == 3) {
+        virt::silence_libvirt_errors();
+        try {
+            return keep_ready_worker(argv[2]);
+        } catch (const std::exception&) {
+            return to_int(ExitCode::infrastructure);
+        }
     }
     if (command == "cache" && argc >= 3) {
         return layer_cache(std::vector<std::string>(argv + 2, argv + argc));

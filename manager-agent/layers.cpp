@@ -51,8 +51,7 @@ std::optional<image::LayerInputs> layer_inputs(const protocol::Job& job, const W
 }
 
 std::optional<image::Layer> save_layer(JobContext& context, const image::LayerStore& store,
-                                       const std::string& key,
-                                       const image::LayerInputs& inputs) {
+                                       const std::string& key, const image::LayerInputs& inputs) {
     const auto started = std::chrono::steady_clock::now();
     Outbox& outbox = context.outbox;
     std::string errors;

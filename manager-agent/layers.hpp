@@ -23,7 +23,6 @@ std::optional<image::LayerInputs> layer_inputs(const protocol::Job& job, const W
 // store read-only. Returns nullopt, after a status line saying why, when the worker could not
 // be frozen (the build goes on without a layer); limits and cancellation throw as anywhere.
 std::optional<image::Layer> save_layer(JobContext& context, const image::LayerStore& store,
-                                       const std::string& key,
-                                       const image::LayerInputs& inputs);
+                                       const std::string& key, const image::LayerInputs& inputs);
 
 } // namespace contractor::manager

@@ -2,6 +2,7 @@
 
 #include "image/cache.hpp"
 #include "virt/libvirt.hpp"
+#include "vm/leftovers.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -57,19 +58,16 @@ nlohmann::ordered_json forwarded_port(const std::string& xml) {
 nlohmann::ordered_json workers() {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     virt::Connection libvirt(virt::default_uri());
-    for (const auto& name : libvirt.domain_names()) {
-        if (name.rfind("contractor-worker-", 0) != 0) {
-            continue;
-        }
-        const auto domain = libvirt.find(name);
-        if (!domain) {
-            continue;
-        }
-        const auto cpu = domain->cpu_seconds();
-        out.push_back({{"name", name},
-                       {"running", domain->is_active()},
-                       {"cpu_seconds", cpu ? nlohmann::ordered_json(*cpu) : nullptr},
-                       {"ssh_port", forwarded_port(domain->xml())}});
+    const auto runs =
+        image::ImageCache(image::ImageCache::default_root()).root().parent_path() / "runs";
+    for (const auto& worker : vm::list_workers(libvirt, runs)) {
+        const auto domain = libvirt.find(worker.name);
+        out.push_back({{"name", worker.name},
+                       {"running", worker.running},
+                       {"cpu_seconds",
+                        worker.cpu_seconds ? nlohmann::ordered_json(*worker.cpu_seconds) : nullptr},
+                       {"ssh_port", domain ? forwarded_port(domain->xml()) : nullptr},
+                       {"lease", worker.lease}});
     }
     return out;
 }

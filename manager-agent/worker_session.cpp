@@ -4,6 +4,8 @@
 #include "connection/hop.hpp"
 #include "gateway/gateway.hpp"
 #include "image/cache.hpp"
+#include "manager-agent/job.hpp"
+#include "manager-agent/ready_pool.hpp"
 #include "manager-agent/watchdog.hpp"
 #include "proc/process.hpp"
 #include "util/error.hpp"
@@ -189,6 +191,34 @@ WorkerImage resolve_worker_image(const protocol::Job& job) {
     return image;
 }
 
+vm::BootRequest worker_boot_request(const protocol::Job& job, const WorkerImage& image,
+                                    const image::Layer* layer) {
+    const image::ImageCache cache(image::ImageCache::default_root());
+    const limits::Allowance allowance = allowance_for(job);
+    vm::BootRequest request;
+    request.image = image.path;
+    request.cached_image = image.entry;
+    // Nested: this side decides, a VM level below the CLI.
+    const bool nested = job.accel == protocol::WorkerAccel::manager_decides;
+    request.accel = nested ? virt::choose_accel(virt::AccelRequest::automatic).accel
+                    : job.accel == protocol::WorkerAccel::kvm ? virt::Accel::kvm
+                                                              : virt::Accel::tcg;
+    // Only a worker inside the manager (the CLI left the choice to this side) is that slow; a
+    // worker on the host keeps the host's clock.
+    if (nested && request.accel == virt::Accel::tcg) {
+        request.instruction_clock_shift = nested_instruction_clock_shift;
+    }
+    request.memory_bytes = allowance.memory_bytes;
+    request.vcpus = static_cast<unsigned>(job.limits.cpus);
+    request.disk_bytes = allowance.disk_bytes;
+    request.runs_directory = cache.root().parent_path() / "runs";
+    request.qemu_group = virt::qemu_file_group();
+    if (layer) {
+        request.layer = layer->disk();
+    }
+    return request;
+}
+
 WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, Outbox& outbox,
                              const WorkerImage& worker_image, const image::Layer* layer)
     : job_(job), budget_(budget), outbox_(outbox) {
@@ -223,37 +253,39 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     }
     gateway_ = std::make_unique<gateway::Gateway>(job_.network, std::move(options));
 
-    vm::BootRequest request;
-    request.image = image;
-    request.cached_image = entry_to_boot;
-    // Nested: this side decides, a VM level below the CLI.
+    const vm::BootRequest request = worker_boot_request(job_, worker_image, layer);
     const bool nested = job_.accel == protocol::WorkerAccel::manager_decides;
-    request.accel = nested ? virt::choose_accel(virt::AccelRequest::automatic).accel
-                    : job_.accel == protocol::WorkerAccel::kvm ? virt::Accel::kvm
-                                                               : virt::Accel::tcg;
     accel_ = std::string(virt::to_string(request.accel));
-    // Only a worker inside the manager (the CLI left the choice to this side) is that slow; a
-    // worker on the host keeps the host's clock.
-    instruction_clock_ = nested && request.accel == virt::Accel::tcg;
-    if (instruction_clock_) {
-        request.instruction_clock_shift = nested_instruction_clock_shift;
-    }
-    request.memory_bytes = budget_.allowance().memory_bytes;
-    request.vcpus = static_cast<unsigned>(job_.limits.cpus);
-    request.disk_bytes = budget_.allowance().disk_bytes;
-    request.runs_directory = cache.root().parent_path() / "runs";
-    request.qemu_group = virt::qemu_file_group();
-    if (layer) {
-        request.layer = layer->disk();
-    }
+    instruction_clock_ = request.instruction_clock_shift.has_value();
     check_free_space(request.runs_directory, request.disk_bytes, nested);
-    machine_ = vm::Machine::boot(*libvirt_, cache, request);
+    // A ready worker booted for exactly this (ready_pool.hpp) is taken when there is one.
+    const std::string pool_key = ready_key(request, layer);
+    if (const auto claimed = claim_ready_worker(request.runs_directory, pool_key)) {
+        try {
+            machine_ = vm::Machine::adopt(*libvirt_, *claimed, claimed_record_file);
+            outbox_.status("taking the ready worker " + machine_->name() +
+                           " (booted before this build)");
+        } catch (const InfrastructureError& error) {
+            if (auto domain = libvirt_->find(claimed->filename().string())) {
+                domain->destroy();
+                domain->undefine();
+            }
+            std::error_code ignored;
+            fs::remove_all(*claimed, ignored);
+            outbox_.status(std::string("the ready worker could not be taken (") + error.what() +
+                           "); booting a new one");
+        }
+    }
+    if (!machine_) {
+        machine_ = vm::Machine::boot(*libvirt_, cache, request);
+    }
     // What the worker's disk holds beneath its overlay counts towards its disk limit.
     probe_ = std::make_unique<MachineProbe>(
         *machine_, allocated_bytes(entry_to_boot ? entry_to_boot->disk() : image) +
                        (layer ? allocated_bytes(layer->disk()) : 0));
     watchdog_ = std::make_unique<Watchdog>(budget_, *probe_);
     outbox_.status("worker " + machine_->name() + " is booting (" + accel_ + ")");
+    pool_key_ = pool_key;
     machine_->wait_until_ready(boot_timeout, [this] { budget_.check(); });
     budget_.check();
     chain_ = std::make_unique<connection::Chain>();

@@ -7,6 +7,7 @@
 #include "manager-agent/outbox.hpp"
 #include "policy/network_rule.hpp"
 #include "protocol/job.hpp"
+#include "vm/machine.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,10 @@ struct WorkerImage {
     std::filesystem::path path;
     std::optional<image::CachedImage> entry;
 };
+
+// How the job's worker boots: image, layer, size, accelerator and clock.
+vm::BootRequest worker_boot_request(const protocol::Job& job, const WorkerImage& image,
+                                    const image::Layer* layer);
 
 // Finds the job's image (a file, a cached image by name, or an entry the CLI copied in).
 // Throws UsageError when it is not there.
@@ -106,6 +111,9 @@ public:
     // returns the old one, which nothing writes to any more.
     std::filesystem::path split_disk();
 
+    // What a ready worker for the next build like this one is booted for (ready_pool.hpp).
+    const std::string& pool_key() const { return pool_key_; }
+
     // Keeps the worker running after this object goes away, with its access file for
     // `contractor shell`; returns its name.
     std::string keep_for_debugging();
@@ -122,6 +130,7 @@ private:
     Outbox& outbox_;
     std::string accel_ = "tcg";
     bool instruction_clock_ = false; // the worker's clock counts instructions (nested TCG)
+    std::string pool_key_;
 
     // Destroyed in reverse order: see the class comment.
     std::unique_ptr<virt::Connection> libvirt_;

@@ -8,9 +8,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/contractor-scenario.XXXXXX")
 # Config and build logs of this scenario only; the image cache stays shared.
 export XDG_CONFIG_HOME=$work/config XDG_STATE_HOME=$work/state
 mkdir -p "$XDG_CONFIG_HOME/contractor"
-# No provisioned layers unless a scenario asks for them (scenarios/build-layers does): each
-# scenario provisions as if for the first time, and leaves no layer in the shared cache.
-printf 'cache:\n  max-size: 0\n' > "$XDG_CONFIG_HOME/contractor/config.yaml"
+# No provisioned layers and no ready workers unless a scenario asks for them
+# (scenarios/build-layers, scenarios/ready-worker): each scenario provisions and boots as if for
+# the first time, and leaves no layer in the shared cache and no idle VM taking CPU from the
+# scenarios after it.
+printf 'cache:\n  max-size: 0\npool: 0\n' > "$XDG_CONFIG_HOME/contractor/config.yaml"
 runs=${XDG_CACHE_HOME:-$HOME/.cache}/contractor/runs
 background_pids=()
 

@@ -112,8 +112,7 @@ std::optional<Layer> LayerStore::read(const fs::path& directory) const {
     return layer;
 }
 
-std::optional<Layer> LayerStore::find(const std::string& key,
-                                      std::chrono::seconds max_age) const {
+std::optional<Layer> LayerStore::find(const std::string& key, std::chrono::seconds max_age) const {
     auto layer = read(root_ / key);
     if (!layer) {
         return std::nullopt;
@@ -318,8 +317,8 @@ std::string describe_inputs(const ordered_json& inputs) {
                 (ansible.size() == 1 ? " play" : " plays");
     }
     const auto rules = inputs.value("provision_policy", ordered_json::array());
-    text += " + provision network: " + std::to_string(rules.is_array() ? rules.size() : 0) +
-            " rules";
+    text +=
+        " + provision network: " + std::to_string(rules.is_array() ? rules.size() : 0) + " rules";
     text += " + disk " + human_bytes(inputs.value("disk_bytes", std::uint64_t{0}));
     text += " + contractor " + inputs.value("contractor_version", std::string("?"));
     return text;

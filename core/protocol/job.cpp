@@ -136,6 +136,7 @@ ordered_json job_to_json(const Job& job) {
              {{"reuse", job.layers.reuse},
               {"max-age", job.layers.max_age},
               {"max-bytes", job.layers.max_bytes}}},
+            {"pool", {{"size", job.pool.size}, {"idle", job.pool.idle}}},
             {"effective", job.effective}};
 }
 
@@ -168,6 +169,8 @@ Job job_from_json(const json& message) {
         job.layers.reuse = layers.at("reuse").get<bool>();
         job.layers.max_age = layers.at("max-age").get<std::uint64_t>();
         job.layers.max_bytes = layers.at("max-bytes").get<std::uint64_t>();
+        job.pool.size = message.at("pool").at("size").get<std::uint64_t>();
+        job.pool.idle = message.at("pool").at("idle").get<std::uint64_t>();
         job.effective = message.at("effective");
         return job;
     } catch (const json::exception& error) {

@@ -67,6 +67,12 @@ struct LayerPolicy {
     std::uint64_t max_bytes = 20ULL << 30; // the store's size cap; 0 keeps no layer at all
 };
 
+// Ready workers (manager-agent/ready_pool.hpp), from the config's `pool:` and `pool-idle:`.
+struct PoolPolicy {
+    std::uint64_t size = 1;   // ready workers kept per kind of build: 0 (off) or 1
+    std::uint64_t idle = 900; // seconds a ready worker waits for a build before it is stopped
+};
+
 // What the manager needs to run one build.
 struct Job {
     ImageSource image_source = ImageSource::file;
@@ -86,6 +92,7 @@ struct Job {
     std::string contractor_host_address = "127.0.0.1";
     OnViolation on_violation = OnViolation::fail;
     LayerPolicy layers;
+    PoolPolicy pool;
     nlohmann::ordered_json effective; // the effective spec, for the report
 
     bool provisions() const { return !install.empty() || (!ansible.is_null() && !ansible.empty()); }

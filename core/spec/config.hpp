@@ -41,6 +41,12 @@ struct LayerCache {
     std::uint64_t max_age_seconds = 7 * 86400; // an older layer is provisioned afresh
 };
 
+// `pool:` and `pool-idle:`: ready workers (booted after a build for the next one like it).
+struct ReadyPool {
+    std::uint64_t size = 1;               // 0 turns them off
+    std::uint64_t idle_seconds = 15 * 60; // an idle ready worker is stopped after this
+};
+
 struct UserConfig {
     std::optional<std::filesystem::path> file; // absent when no config file exists
     Limits limits;
@@ -75,6 +81,7 @@ struct UserConfig {
     std::vector<std::filesystem::path> allowed_path_roots;
     LogRetention logs;
     LayerCache cache;
+    ReadyPool pool;
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from

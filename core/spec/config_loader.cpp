@@ -136,6 +136,25 @@ void read_cache(const FieldReader& reader, UserConfig& config) {
     }
 }
 
+// `pool: 1` (0 turns ready workers off) and `pool-idle: 15m`.
+void read_pool(const FieldReader& reader, UserConfig& config) {
+    if (const auto* size = reader.find("/pool"); size != nullptr) {
+        if (!size->is_number_integer() || size->get<long long>() < 0 ||
+            size->get<long long>() > 1) {
+            reader.fail_at_value("/pool", "'pool' must be 0 or 1",
+                                 "1 keeps a ready worker for the next build like the last one, "
+                                 "0 boots a worker for every build");
+        }
+        config.pool.size = size->get<std::uint64_t>();
+    }
+    static constexpr LimitField idle{
+        "pool-idle", nullptr, LimitKind::duration,
+        1,           0,       "how long a ready worker waits for a build"};
+    if (reader.find("/pool-idle") != nullptr) {
+        config.pool.idle_seconds = reader.limit_value("/pool-idle", idle);
+    }
+}
+
 } // namespace
 
 UserConfig load_user_config(const ConfigLocation& location) {
@@ -157,7 +176,8 @@ UserConfig load_user_config(const ConfigLocation& location) {
     if (!document.value.is_null()) {
         reader.check_mapping("",
                              {"limits", "network", "accel", "proxy", "manager", "ceilings",
-                              "spec-rules", "paths", "export", "logs", "cache"},
+                              "spec-rules", "paths", "export", "logs", "cache", "pool",
+                              "pool-idle"},
                              "the config");
         config.manager = read_manager(reader);
         if (reader.find("/proxy") != nullptr) {
@@ -184,6 +204,7 @@ UserConfig load_user_config(const ConfigLocation& location) {
         if (reader.find("/cache") != nullptr) {
             read_cache(reader, config);
         }
+        read_pool(reader, config);
         const policy::NetworkRules rules = reader.network("/network", true);
         if (reader.find("/network/on-violation") != nullptr) {
             const std::string value = reader.string("/network/on-violation");

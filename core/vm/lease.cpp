@@ -18,7 +18,15 @@ constexpr const char* lease_file = "lease.json";
 } // namespace
 
 std::string_view to_string(LeaseKind kind) {
-    return kind == LeaseKind::kept ? "kept" : "build";
+    switch (kind) {
+    case LeaseKind::kept:
+        return "kept";
+    case LeaseKind::ready:
+        return "ready";
+    case LeaseKind::build:
+        break;
+    }
+    return "build";
 }
 
 std::optional<unsigned long long> process_start(pid_t pid) {
@@ -65,7 +73,10 @@ std::optional<Lease> read_lease(const fs::path& run_directory) {
         return std::nullopt;
     }
     Lease lease;
-    lease.kind = json.value("kind", "") == "kept" ? LeaseKind::kept : LeaseKind::build;
+    const std::string kind = json.value("kind", "");
+    lease.kind = kind == "kept"    ? LeaseKind::kept
+                 : kind == "ready" ? LeaseKind::ready
+                                   : LeaseKind::build;
     lease.owner = json.value("owner", 0);
     lease.owner_start = json.value("owner_start", 0ULL);
     return lease;

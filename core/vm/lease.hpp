@@ -13,6 +13,8 @@ namespace contractor::vm {
 enum class LeaseKind {
     build, // a job's worker: in use while its owner lives
     kept,  // kept for debugging (--keep-worker): stays until `contractor gc`
+    ready, // a ready worker, idle until a build claims it: held by its reaper, which stops it
+           // when its idle time is up
 };
 
 std::string_view to_string(LeaseKind kind);

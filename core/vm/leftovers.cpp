@@ -70,8 +70,10 @@ std::vector<std::string> remove_leftovers(virt::Connection& connection,
                 lease ? lease->kind == LeaseKind::kept || holder_alive(*lease) : owner_alive(name);
             break;
         case Leftovers::orphaned_and_kept:
+            // A ready worker whose reaper runs is in use (idle until a build claims it or its
+            // idle time is up); `contractor manager stop` ends it with the manager.
             in_use =
-                lease ? lease->kind == LeaseKind::build && holder_alive(*lease) : owner_alive(name);
+                lease ? lease->kind != LeaseKind::kept && holder_alive(*lease) : owner_alive(name);
             break;
         }
         if (in_use) {
@@ -88,6 +90,27 @@ std::vector<std::string> remove_leftovers(virt::Connection& connection,
         }
     }
     return removed;
+}
+
+std::vector<WorkerInfo> list_workers(virt::Connection& connection, const fs::path& runs_directory) {
+    std::vector<WorkerInfo> workers;
+    for (const auto& name : connection.domain_names()) {
+        if (name.rfind("contractor-worker-", 0) != 0) {
+            continue;
+        }
+        const auto domain = connection.find(name);
+        if (!domain) {
+            continue;
+        }
+        WorkerInfo info;
+        info.name = name;
+        info.running = domain->is_active();
+        info.cpu_seconds = domain->cpu_seconds();
+        const auto lease = read_lease(runs_directory / name);
+        info.lease = lease ? std::string(to_string(lease->kind)) : "none";
+        workers.push_back(std::move(info));
+    }
+    return workers;
 }
 
 } // namespace contractor::vm

@@ -3,6 +3,7 @@
 #include "virt/libvirt.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,5 +27,17 @@ enum class Leftovers { orphaned, orphaned_and_kept, not_running };
 std::vector<std::string> remove_leftovers(virt::Connection& connection,
                                           const std::filesystem::path& runs_directory,
                                           Leftovers rule);
+
+// A contractor worker VM and who holds it, for `contractor manager status`.
+struct WorkerInfo {
+    std::string name;
+    bool running = false;
+    std::optional<double> cpu_seconds;
+    std::string lease; // "build", "kept", "ready", or "none"
+};
+
+// Every contractor worker VM the connection knows, with its lease from `runs_directory`.
+std::vector<WorkerInfo> list_workers(virt::Connection& connection,
+                                     const std::filesystem::path& runs_directory);
 
 } // namespace contractor::vm

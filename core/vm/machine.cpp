@@ -5,6 +5,7 @@
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/private_file.hpp"
 #include "util/text.hpp"
 #include "virt/domain_xml.hpp"
 #include "vm/lease.hpp"
@@ -233,6 +234,52 @@ Machine::~Machine() {
     }
     std::error_code error;
     fs::remove_all(run_directory_, error);
+}
+
+void Machine::hand_over(const std::string& file) {
+    const nlohmann::json record = {
+        {"name", name_},
+        {"port", endpoint_.port},
+        {"user", endpoint_.user},
+        {"host_key", endpoint_.pinned_host_key},
+        {"client_key", endpoint_.private_key},
+        {"direct_kernel", direct_kernel_},
+        {"announces_ready", announces_ready_},
+        {"qemu_group", qemu_group_ ? nlohmann::json(*qemu_group_) : nlohmann::json(nullptr)}};
+    util::write_private_file(run_directory_ / file, record.dump());
+    keep_ = true;
+}
+
+std::unique_ptr<Machine> Machine::adopt(virt::Connection& connection, const fs::path& run_directory,
+                                        const std::string& file) {
+    std::ifstream in(run_directory / file);
+    const auto record = nlohmann::json::parse(in, nullptr, false);
+    if (!record.is_object()) {
+        throw InfrastructureError("cannot read " + (run_directory / file).string());
+    }
+    std::unique_ptr<Machine> machine(new Machine());
+    try {
+        machine->name_ = record.at("name").get<std::string>();
+        machine->run_directory_ = run_directory;
+        machine->endpoint_.port = record.at("port").get<int>();
+        machine->endpoint_.user = record.at("user").get<std::string>();
+        machine->endpoint_.pinned_host_key = record.at("host_key").get<std::string>();
+        machine->endpoint_.private_key = record.at("client_key").get<std::string>();
+        machine->direct_kernel_ = record.at("direct_kernel").get<bool>();
+        machine->announces_ready_ = record.at("announces_ready").get<bool>();
+        if (record.at("qemu_group").is_number_unsigned()) {
+            machine->qemu_group_ = record.at("qemu_group").get<unsigned>();
+        }
+    } catch (const nlohmann::json::exception& error) {
+        throw InfrastructureError("the record " + (run_directory / file).string() +
+                                  " is incomplete: " + error.what());
+    }
+    machine->domain_ = connection.find(machine->name_);
+    if (!machine->domain_ || !machine->domain_->is_active()) {
+        throw InfrastructureError("the VM " + machine->name_ + " is not running any more");
+    }
+    machine->started_at_ = std::chrono::steady_clock::now();
+    return machine;
 }
 
 void Machine::keep() {

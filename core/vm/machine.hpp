@@ -81,6 +81,15 @@ public:
     // Keeps the run's files and domain when destroyed (for debugging), under a "kept" lease:
     // the start of a job leaves it alone, `contractor gc` removes it.
     void keep();
+    // Leaves the VM running for another process to take over (a ready worker): what adopt()
+    // needs, its credentials included, goes into `file` in the run folder (0600), and this
+    // object forgets the VM. The caller gives the run folder a lease of its own.
+    void hand_over(const std::string& file);
+    // Takes over a VM handed over with hand_over(`file`) in `run_directory`. Throws
+    // InfrastructureError when the record cannot be read or the domain is gone.
+    static std::unique_ptr<Machine> adopt(virt::Connection& connection,
+                                          const std::filesystem::path& run_directory,
+                                          const std::string& file);
     // The libvirt domain, for usage figures.
     const virt::Domain& domain() const { return *domain_; }
     // The folder holding the overlay, seed, console log and credentials of this VM.

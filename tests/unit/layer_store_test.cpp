@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <thread>
 
+using Catch::Matchers::Contains;
 using contractor::image::Layer;
 using contractor::image::LayerInputs;
 using contractor::image::LayerPrune;
 using contractor::image::LayerStore;
 using contractor::test::TemporaryDirectory;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -51,8 +51,9 @@ TEST_CASE("a layer's key changes with every input that shapes it", "[layers]") {
     CHECK(changed([](LayerInputs& in) { in.image_sha256[0] = 'b'; }) != base);
     CHECK(changed([](LayerInputs& in) { in.image = "worker-0000"; }) != base);
     CHECK(changed([](LayerInputs& in) { in.install.push_back("gcc"); }) != base);
-    CHECK(changed([](LayerInputs& in) { in.ansible[0]["tasks"].push_back({{"raw", "x"}}); }) !=
-          base);
+    CHECK(changed([](LayerInputs& in) {
+              in.ansible[0]["tasks"].push_back({{"raw", "x"}});
+          }) != base);
     CHECK(changed([](LayerInputs& in) { in.provision_policy[0]["port"] = 8080; }) != base);
     CHECK(changed([](LayerInputs& in) { in.disk_bytes += 1; }) != base);
     CHECK(changed([](LayerInputs& in) { in.contractor_version = "0.2.0"; }) != base);
@@ -92,8 +93,7 @@ TEST_CASE("a layer older than the maximum age is removed, not used", "[layers]")
     CHECK_FALSE(fs::exists(directory.path() / "layers" / "abc123"));
 }
 
-TEST_CASE("a folder whose record is missing, wrong or names another key is no layer",
-          "[layers]") {
+TEST_CASE("a folder whose record is missing, wrong or names another key is no layer", "[layers]") {
     const TemporaryDirectory directory;
     const LayerStore store(directory.path() / "layers");
     directory.write("layers/aaaa/disk.qcow2", "disk");
@@ -152,7 +152,8 @@ TEST_CASE("prune removes all, one by key prefix, or by age and size", "[layers]"
 }
 
 TEST_CASE("a listed layer says what its key covers", "[layers]") {
-    const auto text = contractor::image::describe_inputs(contractor::image::to_json(hello_inputs()));
+    const auto text =
+        contractor::image::describe_inputs(contractor::image::to_json(hello_inputs()));
     CHECK_THAT(text, Contains("worker-dad55c7f39b016ff"));
     CHECK_THAT(text, Contains("install: make"));
     CHECK_THAT(text, Contains("ansible: 1 play"));
