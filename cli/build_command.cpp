@@ -274,6 +274,7 @@ int run_build(const BuildOptions& options, Context& context) {
     job.layers.max_bytes = config.cache.max_size;
     job.pool.size = config.pool.size;
     job.pool.idle = config.pool.idle_seconds;
+    job.max_workers = config.max_workers;
     SessionPaths paths{input_sources(effective), effective.workspace,
                        effective.limit("export-size").value};
     paths.allow_git = config.export_allow_git;

@@ -7,6 +7,7 @@
 #include "manager-agent/outbox.hpp"
 #include "manager-agent/ready_pool.hpp"
 #include "manager-agent/status.hpp"
+#include "manager-agent/worker_slots.hpp"
 #include "protocol/job.hpp"
 #include "util/cancel.hpp"
 #include "util/error.hpp"
@@ -90,7 +91,14 @@ int serve() {
         // Workers of jobs whose CLI or agent was killed (kill -9 leaves no chance to clean up)
         // go before this job's boots: the next build cleans up after the last.
         remove_orphans(outbox);
-        outbox.send(to_json(run_job(job, inbox, outbox)));
+        {
+            // At most max-workers builds at once on this side; the rest queue here, before
+            // their timeout starts.
+            const WorkerSlot slot(image::ImageCache::default_root().parent_path() / "runs" /
+                                      ".slots",
+                                  job.max_workers, outbox);
+            outbox.send(to_json(run_job(job, inbox, outbox)));
+        }
         if (job.pool.size > 0) {
             // The next build like this one starts without a boot. After the result: this
             // build's CLI is not kept waiting, and the new worker does not share the CPU with

@@ -109,8 +109,7 @@ std::optional<fs::path> claim_ready_worker(const fs::path& runs, const std::stri
             continue;
         }
         // Only one rename of the record succeeds: this build's, another's or the keeper's.
-        if (::rename((run / ready_record_file).c_str(), (run / claimed_record_file).c_str()) !=
-            0) {
+        if (::rename((run / ready_record_file).c_str(), (run / claimed_record_file).c_str()) != 0) {
             continue;
         }
         // At once, while the keeper still holds the ready lease (it notices the claim on its
@@ -158,7 +157,8 @@ int keep_ready_worker(const fs::path& request_file) {
     if (virt::in_manager_vm()) {
         // As before every boot in the manager: the image and layer are what was copied in
         // or saved (worker_session.cpp).
-        if (image.entry && image::fresh_file_sha256(image.entry->disk()) != image.entry->disk_sha256) {
+        if (image.entry &&
+            image::fresh_file_sha256(image.entry->disk()) != image.entry->disk_sha256) {
             return 4;
         }
         if (layer && image::fresh_file_sha256(layer->disk()) != layer->disk_sha256) {

@@ -137,6 +137,7 @@ ordered_json job_to_json(const Job& job) {
               {"max-age", job.layers.max_age},
               {"max-bytes", job.layers.max_bytes}}},
             {"pool", {{"size", job.pool.size}, {"idle", job.pool.idle}}},
+            {"max-workers", job.max_workers},
             {"effective", job.effective}};
 }
 
@@ -171,6 +172,7 @@ Job job_from_json(const json& message) {
         job.layers.max_bytes = layers.at("max-bytes").get<std::uint64_t>();
         job.pool.size = message.at("pool").at("size").get<std::uint64_t>();
         job.pool.idle = message.at("pool").at("idle").get<std::uint64_t>();
+        job.max_workers = message.at("max-workers").get<std::uint64_t>();
         job.effective = message.at("effective");
         return job;
     } catch (const json::exception& error) {

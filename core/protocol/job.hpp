@@ -93,6 +93,8 @@ struct Job {
     OnViolation on_violation = OnViolation::fail;
     LayerPolicy layers;
     PoolPolicy pool;
+    // How many builds run at once on the manager's side (config max-workers); more wait.
+    std::uint64_t max_workers = 2;
     nlohmann::ordered_json effective; // the effective spec, for the report
 
     bool provisions() const { return !install.empty() || (!ansible.is_null() && !ansible.empty()); }

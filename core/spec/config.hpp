@@ -82,6 +82,8 @@ struct UserConfig {
     LogRetention logs;
     LayerCache cache;
     ReadyPool pool;
+    // How many builds run at once on one side (the host, or the manager VM); more queue.
+    std::uint64_t max_workers = 2;
 };
 
 // The parts of the process environment that locate the config file. Passed in, not read from

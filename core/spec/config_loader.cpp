@@ -176,8 +176,8 @@ UserConfig load_user_config(const ConfigLocation& location) {
     if (!document.value.is_null()) {
         reader.check_mapping("",
                              {"limits", "network", "accel", "proxy", "manager", "ceilings",
-                              "spec-rules", "paths", "export", "logs", "cache", "pool",
-                              "pool-idle"},
+                              "spec-rules", "paths", "export", "logs", "cache", "pool", "pool-idle",
+                              "max-workers"},
                              "the config");
         config.manager = read_manager(reader);
         if (reader.find("/proxy") != nullptr) {
@@ -205,6 +205,11 @@ UserConfig load_user_config(const ConfigLocation& location) {
             read_cache(reader, config);
         }
         read_pool(reader, config);
+        static constexpr LimitField max_workers{"max-workers",   nullptr, LimitKind::count, 1, 0,
+                                                "builds at once"};
+        if (reader.find("/max-workers") != nullptr) {
+            config.max_workers = reader.limit_value("/max-workers", max_workers);
+        }
         const policy::NetworkRules rules = reader.network("/network", true);
         if (reader.find("/network/on-violation") != nullptr) {
             const std::string value = reader.string("/network/on-violation");
