@@ -234,6 +234,7 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
                     // Before the build policy and the source: nothing of the build is in it.
                     if (auto saved = save_layer(context, layers, key, *inputs)) {
                         result.layer = layer_json(*saved, false, true);
+                        layers.remove_older_than(std::chrono::seconds(job.layers.max_age));
                         for (const auto& evicted : layers.evict_to(job.layers.max_bytes, key)) {
                             outbox.status("removed the least recently used layer " +
                                           evicted.key.substr(0, 12) + " (" +

@@ -131,10 +131,15 @@ void check_layer_digest(const image::Layer& layer, limits::Budget& budget) {
 // The host's view of one Machine, for the watchdog.
 class MachineProbe : public WorkerProbe {
 public:
-    MachineProbe(vm::Machine& machine, std::uint64_t image_allocation)
-        : machine_(machine), image_allocation_(image_allocation) {}
+    // `cpu_before`: what a ready worker spent before this build took it (its boot and idle
+    // time), which is not the build's.
+    MachineProbe(vm::Machine& machine, std::uint64_t image_allocation, double cpu_before)
+        : machine_(machine), image_allocation_(image_allocation), cpu_before_(cpu_before) {}
 
-    std::optional<double> cpu_seconds() override { return machine_.domain().cpu_seconds(); }
+    std::optional<double> cpu_seconds() override {
+        const auto seconds = machine_.domain().cpu_seconds();
+        return seconds ? std::optional<double>(std::max(*seconds - cpu_before_, 0.0)) : seconds;
+    }
     std::uint64_t disk_allocation() override { return machine_.disk_usage() + image_allocation_; }
     bool paused_on_write_error() override { return machine_.domain().paused_on_io_error(); }
     std::uint64_t console_size() override {
@@ -156,6 +161,7 @@ public:
 private:
     vm::Machine& machine_;
     std::uint64_t image_allocation_;
+    double cpu_before_;
 };
 
 WorkerImage resolve_worker_image(const protocol::Job& job) {
@@ -260,9 +266,11 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     check_free_space(request.runs_directory, request.disk_bytes, nested);
     // A ready worker booted for exactly this (ready_pool.hpp) is taken when there is one.
     const std::string pool_key = ready_key(request, layer);
+    double cpu_before = 0;
     if (const auto claimed = claim_ready_worker(request.runs_directory, pool_key)) {
         try {
             machine_ = vm::Machine::adopt(*libvirt_, *claimed, claimed_record_file);
+            cpu_before = machine_->domain().cpu_seconds().value_or(0);
             outbox_.status("taking the ready worker " + machine_->name() +
                            " (booted before this build)");
         } catch (const InfrastructureError& error) {
@@ -281,8 +289,10 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     }
     // What the worker's disk holds beneath its overlay counts towards its disk limit.
     probe_ = std::make_unique<MachineProbe>(
-        *machine_, allocated_bytes(entry_to_boot ? entry_to_boot->disk() : image) +
-                       (layer ? allocated_bytes(layer->disk()) : 0));
+        *machine_,
+        allocated_bytes(entry_to_boot ? entry_to_boot->disk() : image) +
+            (layer ? allocated_bytes(layer->disk()) : 0),
+        cpu_before);
     watchdog_ = std::make_unique<Watchdog>(budget_, *probe_);
     outbox_.status("worker " + machine_->name() + " is booting (" + accel_ + ")");
     pool_key_ = pool_key;
@@ -470,7 +480,7 @@ std::string WorkerSession::clock_reset() const {
 }
 
 std::optional<double> WorkerSession::cpu_seconds() const {
-    return machine_->domain().cpu_seconds();
+    return probe_->cpu_seconds();
 }
 
 std::uint64_t WorkerSession::overlay_bytes() const {

@@ -19,8 +19,7 @@ constexpr std::chrono::milliseconds retry_interval(250);
 
 } // namespace
 
-WorkerSlot::WorkerSlot(const std::filesystem::path& folder, std::uint64_t count,
-                       Outbox& outbox) {
+WorkerSlot::WorkerSlot(const std::filesystem::path& folder, std::uint64_t count, Outbox& outbox) {
     std::filesystem::create_directories(folder);
     count = std::max<std::uint64_t>(count, 1);
     bool said = false;

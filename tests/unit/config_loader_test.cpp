@@ -375,3 +375,27 @@ TEST_CASE("cache: the provisioned layers' size cap and age", "[config]") {
         CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:2"));
     }
 }
+
+TEST_CASE("pool, pool-idle and max-workers", "[config]") {
+    const TemporaryDirectory directory;
+    SECTION("absent: a ready worker for 15 minutes, two builds at once") {
+        directory.write("contractor/config.yaml", "accel: tcg\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.pool.size == 1u);
+        CHECK(config.pool.idle_seconds == 15u * 60);
+        CHECK(config.max_workers == 2u);
+    }
+    SECTION("given") {
+        directory.write("contractor/config.yaml", "pool: 0\npool-idle: 2m\nmax-workers: 3\n");
+        const UserConfig config = load_user_config({directory.path().string(), {}, {}});
+        CHECK(config.pool.size == 0u);
+        CHECK(config.pool.idle_seconds == 120u);
+        CHECK(config.max_workers == 3u);
+    }
+    SECTION("refused where it is written") {
+        directory.write("contractor/config.yaml", "pool: 2\n");
+        CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:1:7"));
+        directory.write("contractor/config.yaml", "max-workers: 0\n");
+        CHECK_THAT(error_of({directory.path().string(), {}, {}}), Contains("config.yaml:1"));
+    }
+}
