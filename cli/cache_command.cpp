@@ -43,21 +43,8 @@ std::optional<ordered_json> ask_manager(Context& context, const std::string& wor
 }
 
 std::string age(std::int64_t unix_seconds) {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    const double seconds = static_cast<double>(std::max<std::int64_t>(now - unix_seconds, 0));
-    char text[32];
-    if (seconds < 120) {
-        std::snprintf(text, sizeof text, "%.0f s", seconds);
-    } else if (seconds < 7200) {
-        std::snprintf(text, sizeof text, "%.0f min", seconds / 60);
-    } else if (seconds < 2 * 86400) {
-        std::snprintf(text, sizeof text, "%.1f h", seconds / 3600);
-    } else {
-        std::snprintf(text, sizeof text, "%.0f days", seconds / 86400);
-    }
-    return text;
+    return image::human_age(
+        std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
 }
 
 std::string field(const ordered_json& layer, const char* name) {

@@ -96,23 +96,6 @@ ordered_json usage_json(const limits::Budget& budget, WorkerSession* worker) {
         {"network", network_json(worker ? worker->gateway().usage() : gateway::GatewayUsage{})}};
 }
 
-// "3 min", "2.1 h", "4 days": how long ago `time` was.
-std::string age_text(std::chrono::system_clock::time_point time) {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::system_clock::now() - time).count();
-    char text[32];
-    if (seconds < 120) {
-        std::snprintf(text, sizeof text, "%.0f s", seconds);
-    } else if (seconds < 7200) {
-        std::snprintf(text, sizeof text, "%.0f min", seconds / 60);
-    } else if (seconds < 2 * 86400) {
-        std::snprintf(text, sizeof text, "%.1f h", seconds / 3600);
-    } else {
-        std::snprintf(text, sizeof text, "%.0f days", seconds / 86400);
-    }
-    return text;
-}
-
 ordered_json layer_json(const image::Layer& layer, bool reused, bool saved) {
     return {{"key", layer.key},
             {"reused", reused},
@@ -219,7 +202,7 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
             if (layer) {
                 layers.touch(*layer);
                 outbox.status("starting from the provisioned layer " + key.substr(0, 12) +
-                              " (saved " + age_text(layer->created) +
+                              " (saved " + image::human_age(layer->created) +
                               " ago): provisioning is skipped");
             }
             worker = std::make_unique<WorkerSession>(job, budget, outbox, image,

@@ -324,6 +324,22 @@ std::string describe_inputs(const ordered_json& inputs) {
     return text;
 }
 
+std::string human_age(std::chrono::system_clock::time_point time) {
+    const double seconds = std::max(
+        std::chrono::duration<double>(std::chrono::system_clock::now() - time).count(), 0.0);
+    char text[32];
+    if (seconds < 120) {
+        std::snprintf(text, sizeof text, "%.0f s", seconds);
+    } else if (seconds < 7200) {
+        std::snprintf(text, sizeof text, "%.0f min", seconds / 60);
+    } else if (seconds < 2 * 86400) {
+        std::snprintf(text, sizeof text, "%.1f h", seconds / 3600);
+    } else {
+        std::snprintf(text, sizeof text, "%.0f days", seconds / 86400);
+    }
+    return text;
+}
+
 std::string human_bytes(std::uint64_t bytes) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double value = static_cast<double>(bytes);

@@ -103,6 +103,9 @@ nlohmann::ordered_json layer_listing(const Layer& layer);
 // 2 plays + provision network: 3 rules + disk 8.0 GiB + contractor 0.1.0".
 std::string describe_inputs(const nlohmann::ordered_json& inputs);
 
+// "45 s", "3 min", "2.1 h", "4 days": how long ago `time` was.
+std::string human_age(std::chrono::system_clock::time_point time);
+
 // "3.2 GiB", "312 MiB", "4.0 KiB".
 std::string human_bytes(std::uint64_t bytes);
 
