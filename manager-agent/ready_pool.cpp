@@ -4,6 +4,7 @@
 #include "image/sha256.hpp"
 #include "manager-agent/layers.hpp"
 #include "manager-agent/worker_session.hpp"
+#include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/private_file.hpp"
 #include "util/text.hpp"
@@ -132,6 +133,7 @@ void start_ready_worker(const protocol::Job& job, std::chrono::seconds idle) {
 }
 
 int keep_ready_worker(const fs::path& request_file) {
+    util::install_cancel_handlers();
     std::ifstream in(request_file);
     const auto record = nlohmann::json::parse(in, nullptr, false);
     std::error_code error;
@@ -182,11 +184,12 @@ int keep_ready_worker(const fs::path& request_file) {
         }
         auto domain = libvirt.find(run.filename().string());
         const bool stopped = !domain || !domain->is_active();
-        if (!stopped && std::chrono::steady_clock::now() < deadline) {
+        if (!stopped && !util::cancel_requested() && std::chrono::steady_clock::now() < deadline) {
             continue;
         }
-        // Idle too long, or the worker stopped by itself: take it back, unless a build claimed
-        // it this very moment (then its rename won and this one fails), and remove it.
+        // Idle too long, the worker stopped by itself, or the keeper was told to end (SIGTERM:
+        // `kill KEEPER` removes a ready worker): take it back, unless a build claimed it this
+        // very moment (then its rename won and this one fails), and remove it.
         if (::rename((run / ready_record_file).c_str(), (run / "reaped.json").c_str()) != 0) {
             return 0;
         }
