@@ -248,7 +248,8 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
                 << bytes_text(layer.value("bytes", 0ULL))
                 << "): the next build with this image and provisioning starts from it\n";
         } else {
-            err << "contractor: provisioned layer: not saved (the worker could not be frozen)\n";
+            err << "contractor: provisioned layer: not saved (the status line above says why; "
+                   "the next build provisions again)\n";
         }
     }
     const auto usage = result.value("usage", nlohmann::json::object());

@@ -99,12 +99,24 @@ std::optional<image::Layer> save_layer(JobContext& context, const image::LayerSt
         outbox.status("the provisioned layer was not saved: " + split_error);
         return std::nullopt;
     }
-    const image::Layer layer =
-        store.save(key, frozen, image::to_json(inputs), [&context] { context.pump.check(); });
+    // A store that cannot take the layer (a full disk, a folder of the wrong owner) costs the
+    // next build its head start, not this build its result; a limit still ends the build.
+    std::optional<image::Layer> saved;
+    try {
+        saved =
+            store.save(key, frozen, image::to_json(inputs), [&context] { context.pump.check(); });
+    } catch (const InfrastructureError& error) {
+        outbox.status(std::string("the provisioned layer was not saved: ") + error.what());
+        return std::nullopt;
+    } catch (const std::filesystem::filesystem_error& error) {
+        outbox.status(std::string("the provisioned layer was not saved: ") + error.what());
+        return std::nullopt;
+    }
+    const image::Layer& layer = *saved;
     outbox.status("saved the provisioned layer " + key.substr(0, 12) + " (" +
                   image::human_bytes(layer.size) + ") in " + elapsed_since(started) +
                   ": the next build with the same image and provisioning skips it");
-    return layer;
+    return saved;
 }
 
 } // namespace contractor::manager
