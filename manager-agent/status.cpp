@@ -86,7 +86,12 @@ nlohmann::ordered_json status_report() {
     std::error_code error;
     for (const auto& entry :
          std::filesystem::directory_iterator(cache.root().parent_path() / "runs", error)) {
-        runs.push_back(entry.path().filename().string());
+        // Only workers' folders: the slot locks (.slots) and a keeper's request file
+        // (.ready-request-*) are not workers.
+        const auto name = entry.path().filename().string();
+        if (name.rfind("contractor-", 0) == 0) {
+            runs.push_back(name);
+        }
     }
     return {{"uptime_seconds", first_number("/proc/uptime")},
             {"load", first_number("/proc/loadavg")},
