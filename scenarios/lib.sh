@@ -33,6 +33,23 @@ fail() {
   exit 1
 }
 
+# Ends the keepers of ready workers (step 8) that hold a lease in $runs, by the pid in the
+# lease, and waits for each: on SIGTERM a keeper removes its worker. For the scenarios and
+# benchmarks that turn `pool` on, before lib.sh's cleanup (whose gc leaves a live keeper's
+# worker alone).
+stop_keepers() {
+  local lease pid
+  for lease in "$runs"/contractor-worker-*/lease.json; do
+    [[ -f $lease ]] || continue
+    [[ $(json_get "$lease" 'r["kind"]') == ready ]] || continue
+    pid=$(json_get "$lease" 'r["owner"]')
+    if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == contractor-mana* ]]; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  done
+}
+
 # Worker VMs of contractor and their run folders; empty when everything was cleaned up.
 leftovers() {
   virsh -c qemu:///session list --all --name 2>/dev/null | grep '^contractor-worker-' || true
