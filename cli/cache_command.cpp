@@ -4,6 +4,7 @@
 #include "cli/manager_connection.hpp"
 #include "image/layer_store.hpp"
 #include "spec/spec.hpp"
+#include "spec/units.hpp"
 #include "util/escape.hpp"
 
 #include <nlohmann/json.hpp>
@@ -56,7 +57,7 @@ void print_layer(std::ostream& out, const ordered_json& layer, const char* where
     char line[160];
     std::snprintf(line, sizeof line, "%-12.12s  %10s  %8s  %9s  %-7s  ",
                   field(layer, "key").c_str(),
-                  image::human_bytes(layer.value("bytes", std::uint64_t{0})).c_str(),
+                  spec::format_size(layer.value("bytes", std::uint64_t{0})).c_str(),
                   age(layer.value("created", std::int64_t{0})).c_str(),
                   age(layer.value("last_used", std::int64_t{0})).c_str(), where);
     out << line << field(layer, "covers") << "\n";
@@ -103,7 +104,7 @@ int prune_layers(Context& context, const CacheOptions& options) {
     const auto report = [&](const ordered_json& layer, const char* where) {
         const auto bytes = layer.value("bytes", std::uint64_t{0});
         context.err << "contractor: removed layer " << field(layer, "key").substr(0, 12) << " ("
-                    << image::human_bytes(bytes) << ", " << where << ")\n";
+                    << spec::format_size(bytes) << ", " << where << ")\n";
         freed += bytes;
         ++count;
     };
@@ -121,7 +122,7 @@ int prune_layers(Context& context, const CacheOptions& options) {
             report(layer, "manager");
         }
     }
-    context.err << "contractor: freed " << image::human_bytes(freed) << " (" << freed << " bytes, "
+    context.err << "contractor: freed " << spec::format_size(freed) << " (" << freed << " bytes, "
                 << count << (count == 1 ? " layer" : " layers") << ")\n";
     if (!options.key.empty() && count == 0) {
         throw UsageError("no single layer has a key starting with " + options.key,

@@ -5,6 +5,7 @@
 #include "manager-agent/layers.hpp"
 #include "manager-agent/phases.hpp"
 #include "manager-agent/worker_session.hpp"
+#include "spec/units.hpp"
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 
@@ -221,9 +222,9 @@ JobResult run_job(const protocol::Job& job, Inbox& inbox, Outbox& outbox) {
                         for (const auto& evicted : layers.evict_to(job.layers.max_bytes, key)) {
                             outbox.status("removed the least recently used layer " +
                                           evicted.key.substr(0, 12) + " (" +
-                                          image::human_bytes(evicted.size) +
+                                          spec::format_size(evicted.size) +
                                           "): the layers' size cap is " +
-                                          image::human_bytes(job.layers.max_bytes));
+                                          spec::format_size(job.layers.max_bytes));
                         }
                     } else {
                         result.layer = {{"key", key}, {"reused", false}, {"saved", false}};

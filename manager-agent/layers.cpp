@@ -2,6 +2,7 @@
 
 #include "connection/hop.hpp"
 #include "proc/process.hpp"
+#include "spec/units.hpp"
 #include "util/error.hpp"
 
 #include <chrono>
@@ -114,7 +115,7 @@ std::optional<image::Layer> save_layer(JobContext& context, const image::LayerSt
     }
     const image::Layer& layer = *saved;
     outbox.status("saved the provisioned layer " + key.substr(0, 12) + " (" +
-                  image::human_bytes(layer.size) + ") in " + elapsed_since(started) +
+                  spec::format_size(layer.size) + ") in " + elapsed_since(started) +
                   ": the next build with the same image and provisioning skips it");
     return saved;
 }

@@ -129,7 +129,15 @@ void start_ready_worker(const protocol::Job& job, std::chrono::seconds idle) {
     ordered_json record = protocol::job_to_json(job);
     record["idle_seconds"] = idle.count();
     util::write_private_file(request, record.dump());
-    spawn_detached({fs::read_symlink("/proc/self/exe").string(), "keep-ready", request.string()});
+    try {
+        spawn_detached(
+            {fs::read_symlink("/proc/self/exe").string(), "keep-ready", request.string()});
+    } catch (...) {
+        // The keeper removes the request once it read it; no keeper, no one else would.
+        std::error_code ignored;
+        fs::remove(request, ignored);
+        throw;
+    }
 }
 
 int keep_ready_worker(const fs::path& request_file) {
@@ -156,17 +164,9 @@ int keep_ready_worker(const fs::path& request_file) {
     if (one_waits(request.runs_directory, key)) {
         return 0;
     }
-    if (virt::in_manager_vm()) {
-        // As before every boot in the manager: the image and layer are what was copied in
-        // or saved (worker_session.cpp).
-        if (image.entry &&
-            image::fresh_file_sha256(image.entry->disk()) != image.entry->disk_sha256) {
-            return 4;
-        }
-        if (layer && image::fresh_file_sha256(layer->disk()) != layer->disk_sha256) {
-            return 4;
-        }
-    }
+    // As before every boot in the manager (the build that takes this worker does not hash
+    // them again); a changed file throws, and nothing boots.
+    check_boot_files(image, layer ? &*layer : nullptr, {});
     virt::Connection libvirt(virt::default_uri());
     const image::ImageCache cache(image::ImageCache::default_root());
     auto machine = vm::Machine::boot(libvirt, cache, request);

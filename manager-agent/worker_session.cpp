@@ -94,38 +94,6 @@ std::string format_seconds(double seconds) {
     return text;
 }
 
-// Inside the manager VM, a cached image is hashed again before every boot and must still be
-// what the CLI copied in: a worker that escaped QEMU (an account that cannot write the cache)
-// must not plant what every later build boots. Not memoised: a memo keyed by size and time
-// would trust what a writer can forge.
-// Hashing takes tens of seconds under TCG: the budget (timeout, cancel) is checked after
-// every chunk.
-void check_image_digest(const image::CachedImage& entry, limits::Budget& budget) {
-    const std::string digest =
-        image::fresh_file_sha256(entry.disk(), [&budget] { budget.check(); });
-    if (digest != entry.disk_sha256) {
-        throw InfrastructureError("the cached image " + entry.name + "-" + entry.digest +
-                                      " in the manager changed since it was copied in (its disk "
-                                      "hashes to " +
-                                      digest.substr(0, 16) + ", not " +
-                                      entry.disk_sha256.substr(0, 16) + "); it was not booted",
-                                  "run 'contractor manager destroy' and build again; the manager "
-                                  "may have been tampered with");
-    }
-}
-
-void check_layer_digest(const image::Layer& layer, limits::Budget& budget) {
-    const std::string digest =
-        image::fresh_file_sha256(layer.disk(), [&budget] { budget.check(); });
-    if (digest != layer.disk_sha256) {
-        throw InfrastructureError("the provisioned layer " + layer.key.substr(0, 12) +
-                                      " in the manager changed since it was saved; it was not "
-                                      "booted",
-                                  "run 'contractor cache prune --all' and build again; the "
-                                  "manager may have been tampered with");
-    }
-}
-
 } // namespace
 
 // The host's view of one Machine, for the watchdog.
@@ -163,6 +131,33 @@ private:
     std::uint64_t image_allocation_;
     double cpu_before_;
 };
+
+void check_boot_files(const WorkerImage& image, const image::Layer* layer,
+                      const std::function<void()>& between_chunks) {
+    if (!virt::in_manager_vm()) {
+        return;
+    }
+    const auto check = [&between_chunks](const fs::path& file, const std::string& expected,
+                                         const std::string& what, const std::string& since) {
+        const std::string digest = image::fresh_file_sha256(file, between_chunks);
+        if (digest != expected) {
+            throw InfrastructureError(what + " in the manager changed since it was " + since +
+                                          " (its disk hashes to " + digest.substr(0, 16) +
+                                          ", not " + expected.substr(0, 16) +
+                                          "); it was not booted",
+                                      "run 'contractor manager destroy' and build again; the "
+                                      "manager may have been tampered with");
+        }
+    };
+    if (image.entry) {
+        check(image.entry->disk(), image.entry->disk_sha256,
+              "the cached image " + image.entry->name + "-" + image.entry->digest, "copied in");
+    }
+    if (layer) {
+        check(layer->disk(), layer->disk_sha256,
+              "the provisioned layer " + layer->key.substr(0, 12), "saved");
+    }
+}
 
 WorkerImage resolve_worker_image(const protocol::Job& job) {
     const image::ImageCache cache(image::ImageCache::default_root());
@@ -232,13 +227,6 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     const image::ImageCache cache(image::ImageCache::default_root());
     const fs::path image = worker_image.path;
     const std::optional<image::CachedImage>& entry_to_boot = worker_image.entry;
-    if (entry_to_boot && virt::in_manager_vm()) {
-        check_image_digest(*entry_to_boot, budget_);
-    }
-    if (layer && virt::in_manager_vm()) {
-        // The same for a provisioned layer: every later build of its key boots it.
-        check_layer_digest(*layer, budget_);
-    }
     libvirt_ = std::make_unique<virt::Connection>(virt::default_uri());
 
     gateway::GatewayOptions options;
@@ -285,6 +273,8 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
         }
     }
     if (!machine_) {
+        // A ready worker's keeper checked these before it booted it.
+        check_boot_files(worker_image, layer, [this] { budget_.check(); });
         machine_ = vm::Machine::boot(*libvirt_, cache, request);
     }
     // What the worker's disk holds beneath its overlay counts towards its disk limit.
@@ -295,7 +285,6 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
         cpu_before);
     watchdog_ = std::make_unique<Watchdog>(budget_, *probe_);
     outbox_.status("worker " + machine_->name() + " is booting (" + accel_ + ")");
-    pool_key_ = pool_key;
     machine_->wait_until_ready(boot_timeout, [this] { budget_.check(); });
     budget_.check();
     chain_ = std::make_unique<connection::Chain>();

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,15 @@ struct WorkerImage {
 // How the job's worker boots: image, layer, size, accelerator and clock.
 vm::BootRequest worker_boot_request(const protocol::Job& job, const WorkerImage& image,
                                     const image::Layer* layer);
+
+// Inside the manager VM, the image's cached disk and the layer are hashed again before every
+// boot and must still be what the CLI copied in or the agent saved: a worker that escaped
+// QEMU (an account that cannot write them) must not plant what every later build boots. Not
+// memoised: a memo would be written by the same account as the files. `between_chunks` runs
+// after every 4 MiB (a budget check: hashing takes tens of seconds under TCG). Throws
+// InfrastructureError naming what changed; does nothing outside the manager VM.
+void check_boot_files(const WorkerImage& image, const image::Layer* layer,
+                      const std::function<void()>& between_chunks);
 
 // Finds the job's image (a file, a cached image by name, or an entry the CLI copied in).
 // Throws UsageError when it is not there.
@@ -111,9 +121,6 @@ public:
     // returns the old one, which nothing writes to any more.
     std::filesystem::path split_disk();
 
-    // What a ready worker for the next build like this one is booted for (ready_pool.hpp).
-    const std::string& pool_key() const { return pool_key_; }
-
     // Keeps the worker running after this object goes away, with its access file for
     // `contractor shell`; returns its name.
     std::string keep_for_debugging();
@@ -130,7 +137,6 @@ private:
     Outbox& outbox_;
     std::string accel_ = "tcg";
     bool instruction_clock_ = false; // the worker's clock counts instructions (nested TCG)
-    std::string pool_key_;
 
     // Destroyed in reverse order: see the class comment.
     std::unique_ptr<virt::Connection> libvirt_;

@@ -2,6 +2,7 @@
 
 #include "image/cache.hpp"
 #include "image/sha256.hpp"
+#include "spec/units.hpp"
 #include "util/error.hpp"
 #include "util/text.hpp"
 
@@ -208,9 +209,9 @@ std::vector<Layer> LayerStore::list() const {
     return layers;
 }
 
-bool LayerStore::remove(const std::string& key) const {
+std::optional<Layer> LayerStore::remove(const std::string& key) const {
     if (key.empty() || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
-        return false;
+        return std::nullopt;
     }
     std::vector<Layer> matches;
     for (auto& layer : list()) {
@@ -219,10 +220,10 @@ bool LayerStore::remove(const std::string& key) const {
         }
     }
     if (matches.size() != 1) {
-        return false;
+        return std::nullopt;
     }
     remove_tree(matches.front().directory);
-    return true;
+    return std::move(matches.front());
 }
 
 std::vector<Layer> LayerStore::evict_to(std::uint64_t max_bytes, const std::string& keep) const {
@@ -264,22 +265,15 @@ std::vector<Layer> LayerStore::remove_older_than(std::chrono::seconds max_age) c
 std::vector<Layer> prune_layers(const LayerStore& store, const LayerPrune& rule) {
     std::vector<Layer> removed;
     if (rule.key) {
-        // Only a unique prefix: one layer or none.
-        std::vector<Layer> matches;
-        for (auto& layer : store.list()) {
-            if (layer.key.starts_with(*rule.key)) {
-                matches.push_back(std::move(layer));
-            }
-        }
-        if (matches.size() == 1 && store.remove(matches.front().key)) {
-            removed.push_back(std::move(matches.front()));
+        if (auto layer = store.remove(*rule.key)) {
+            removed.push_back(std::move(*layer));
         }
         return removed;
     }
     if (rule.all) {
-        for (auto& layer : store.list()) {
-            if (store.remove(layer.key)) {
-                removed.push_back(std::move(layer));
+        for (const auto& layer : store.list()) {
+            if (auto gone = store.remove(layer.key)) {
+                removed.push_back(std::move(*gone));
             }
         }
         return removed;
@@ -319,7 +313,7 @@ std::string describe_inputs(const ordered_json& inputs) {
     const auto rules = inputs.value("provision_policy", ordered_json::array());
     text +=
         " + provision network: " + std::to_string(rules.is_array() ? rules.size() : 0) + " rules";
-    text += " + disk " + human_bytes(inputs.value("disk_bytes", std::uint64_t{0}));
+    text += " + disk " + spec::format_size(inputs.value("disk_bytes", std::uint64_t{0}));
     text += " + contractor " + inputs.value("contractor_version", std::string("?"));
     return text;
 }
@@ -337,19 +331,6 @@ std::string human_age(std::chrono::system_clock::time_point time) {
     } else {
         std::snprintf(text, sizeof text, "%.0f days", seconds / 86400);
     }
-    return text;
-}
-
-std::string human_bytes(std::uint64_t bytes) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = static_cast<double>(bytes);
-    std::size_t unit = 0;
-    while (value >= 1024 && unit + 1 < std::size(units)) {
-        value /= 1024;
-        ++unit;
-    }
-    char text[32];
-    std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
     return text;
 }
 

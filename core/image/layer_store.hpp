@@ -69,8 +69,9 @@ public:
 
     // Every complete layer, the most recently used first.
     std::vector<Layer> list() const;
-    // Removes the layer `key` (a full key or a unique prefix); false when none matched.
-    bool remove(const std::string& key) const;
+    // Removes the layer `key` (a full key or a unique prefix); the layer removed, or nullopt
+    // when no layer or more than one matched.
+    std::optional<Layer> remove(const std::string& key) const;
     // Removes least recently used layers until the rest take at most `max_bytes`, never
     // `keep` (the layer just saved); returns what it removed.
     std::vector<Layer> evict_to(std::uint64_t max_bytes, const std::string& keep = {}) const;
@@ -100,13 +101,10 @@ std::vector<Layer> prune_layers(const LayerStore& store, const LayerPrune& rule)
 nlohmann::ordered_json layer_listing(const Layer& layer);
 
 // One line on what a layer's key covers: "worker-dad55c7f39b0 + install: make + ansible:
-// 2 plays + provision network: 3 rules + disk 8.0 GiB + contractor 0.1.0".
+// 2 plays + provision network: 3 rules + disk 8 GiB + contractor 0.1.0".
 std::string describe_inputs(const nlohmann::ordered_json& inputs);
 
 // "45 s", "3 min", "2.1 h", "4 days": how long ago `time` was.
 std::string human_age(std::chrono::system_clock::time_point time);
-
-// "3.2 GiB", "312 MiB", "4.0 KiB".
-std::string human_bytes(std::uint64_t bytes);
 
 } // namespace contractor::image

@@ -1,6 +1,7 @@
 // Tests for image/layer_store.hpp: keys, saving, finding, eviction and pruning of layers.
 #include "image/layer_store.hpp"
 #include "image/sha256.hpp"
+#include "spec/units.hpp"
 #include "temporary_directory.hpp"
 
 #include <catch2/catch.hpp>
@@ -141,7 +142,7 @@ TEST_CASE("prune removes all, one by key prefix, or by age and size", "[layers]"
     LayerPrune ambiguous;
     ambiguous.key = "bbbb";
     CHECK(contractor::image::prune_layers(store, ambiguous).empty());
-    CHECK_FALSE(store.remove("../bbbb2222"));
+    CHECK_FALSE(store.remove("../bbbb2222").has_value());
 
     LayerPrune by_limits; // fresh and small: nothing to remove
     CHECK(contractor::image::prune_layers(store, by_limits).empty());
@@ -158,7 +159,7 @@ TEST_CASE("a listed layer says what its key covers", "[layers]") {
     CHECK_THAT(text, Contains("install: make"));
     CHECK_THAT(text, Contains("ansible: 1 play"));
     CHECK_THAT(text, Contains("provision network: 1 rules"));
-    CHECK_THAT(text, Contains("disk 8.0 GiB"));
+    CHECK_THAT(text, Contains("disk 8 GiB"));
     CHECK_THAT(text, Contains("contractor 0.1.0"));
-    CHECK(contractor::image::human_bytes(196673536) == "187.6 MiB");
+    CHECK(contractor::spec::format_size(196673536) == "187.56 MiB");
 }
