@@ -214,6 +214,7 @@ vm::BootRequest worker_boot_request(const protocol::Job& job, const WorkerImage&
     request.disk_bytes = allowance.disk_bytes;
     request.runs_directory = cache.root().parent_path() / "runs";
     request.qemu_group = virt::qemu_file_group();
+    request.exchange = true;
     if (layer) {
         request.layer = layer->disk();
     }

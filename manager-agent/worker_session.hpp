@@ -121,6 +121,9 @@ public:
     // returns the old one, which nothing writes to any more.
     std::filesystem::path split_disk();
 
+    // The worker's VM (its exchange disk carries the workspace's tar streams).
+    vm::Machine& machine() { return *machine_; }
+
     // Keeps the worker running after this object goes away, with its access file for
     // `contractor shell`; returns its name.
     std::string keep_for_debugging();

@@ -3,11 +3,16 @@
 // never unpacks what the worker sends (the CLI does, with its safety checks).
 #include "connection/hop.hpp"
 #include "gateway/gateway.hpp"
+#include "manager-agent/exchange_disk.hpp"
 #include "manager-agent/phases.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
+#include <algorithm>
 #include <array>
+#include <fstream>
+#include <utility>
+#include <vector>
 
 namespace contractor::manager {
 
@@ -41,41 +46,119 @@ connection::ErrorSink keep_first(std::string& errors) {
 
 } // namespace
 
-void copy_in(JobContext& context) {
-    std::string errors;
-    // /workspace is made here, owned by the SSH user, in the same command as the tar (no extra
-    // round trip): contractor's images have it (and skip sudo, a second or two under TCG), an
-    // image contractor did not build (a foreign cloud-init image) does not. sudo -n never
-    // waits for a password; the images' users have passwordless sudo.
-    auto tar = context.worker.worker().start(
-        context.worker.clock_reset() +
-            "{ [ -d /workspace ] && [ -w /workspace ] || "
-            "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace; } && "
-            "tar -x -f - -C /workspace --no-same-owner",
-        keep_first(errors));
-    context.outbox.send({{"type", "send-input"}});
-    std::uint64_t bytes = 0;
-    context.pump.feed(*tar, [&](std::chrono::milliseconds timeout) -> std::optional<std::string> {
-        auto frame = context.inbox.next(timeout);
-        if (!frame) {
-            return std::string();
-        }
-        if (frame->type() == "data-end") {
-            return std::nullopt;
-        }
-        if (frame->type() != "data") {
-            throw InfrastructureError("the CLI sent '" + frame->type() +
-                                      "' in the middle of the input stream");
-        }
-        bytes += frame->payload.size();
-        return std::move(frame->payload);
-    });
-    if (const int status = context.pump.finish(*tar); status != 0) {
+namespace {
+
+// Where the input goes in the worker: /workspace is made here, owned by the SSH user, in the
+// same command (no extra round trip): contractor's images have it (and skip sudo, a second
+// or two under TCG), an image contractor did not build (a foreign cloud-init image) does not.
+// sudo -n never waits for a password; the images' users have passwordless sudo.
+constexpr const char* make_workspace =
+    "{ [ -d /workspace ] && [ -w /workspace ] || "
+    "sudo -n install -d -o \"$(id -u)\" -g \"$(id -g)\" -m 755 /workspace; }";
+
+// The CLI's input stream, a frame at a time: the next chunk, an empty one when nothing came
+// within `timeout`, nullopt at its end.
+std::optional<std::string> next_input_chunk(JobContext& context,
+                                            std::chrono::milliseconds timeout) {
+    auto frame = context.inbox.next(timeout);
+    if (!frame) {
+        return std::string();
+    }
+    if (frame->type() == "data-end") {
+        return std::nullopt;
+    }
+    if (frame->type() != "data") {
+        throw InfrastructureError("the CLI sent '" + frame->type() +
+                                  "' in the middle of the input stream");
+    }
+    return std::move(frame->payload);
+}
+
+void check_unpacked(int status, const std::string& errors) {
+    if (status != 0) {
         throw InfrastructureError("making /workspace or unpacking the input in the worker "
                                   "failed (exit " +
                                   std::to_string(status) + "): " + errors);
     }
-    util::debug("manager", "copied " + std::to_string(bytes) + " bytes into the worker");
+}
+
+// A small input: one tar stream over one SSH channel, `head` first, then the rest as it comes.
+void copy_in_over_ssh(JobContext& context, std::string head, bool ended) {
+    std::string errors;
+    auto tar = context.worker.worker().start(context.worker.clock_reset() + make_workspace +
+                                                 " && tar -x -f - -C /workspace --no-same-owner",
+                                             keep_first(errors));
+    context.pump.feed(*tar, [&](std::chrono::milliseconds timeout) -> std::optional<std::string> {
+        if (!head.empty()) {
+            return std::exchange(head, std::string());
+        }
+        if (ended) {
+            return std::nullopt;
+        }
+        return next_input_chunk(context, timeout);
+    });
+    check_unpacked(context.pump.finish(*tar), errors);
+}
+
+// A larger input: written whole into the exchange disk's file, the disk grown to it, then
+// unpacked in the worker from the disk.
+void copy_in_over_exchange(JobContext& context, const std::filesystem::path& file,
+                           const std::string& head) {
+    std::uint64_t bytes = 0;
+    {
+        std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);
+        const auto write = [&](const std::string& chunk) {
+            out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+            bytes += chunk.size();
+        };
+        write(head);
+        for (;;) {
+            context.pump.check();
+            const auto chunk = next_input_chunk(context, limits::Pump::slice);
+            if (!chunk) {
+                break;
+            }
+            write(*chunk);
+        }
+        out.flush();
+        if (!out) {
+            throw InfrastructureError("cannot write the input to " + file.string(),
+                                      "is the disk of the machine running contractor-manager "
+                                      "full?");
+        }
+    }
+    const std::uint64_t device = context.worker.machine().resize_exchange(bytes);
+    std::string errors;
+    auto tar = context.worker.worker().start(context.worker.clock_reset() + make_workspace +
+                                                 " && " + unpack_from_exchange(device, bytes),
+                                             keep_first(errors));
+    tar->close_write();
+    check_unpacked(context.pump.finish(*tar), errors);
+    util::debug("manager", "unpacked " + std::to_string(bytes) + " bytes from the exchange disk");
+}
+
+} // namespace
+
+void copy_in(JobContext& context) {
+    context.outbox.send({{"type", "send-input"}});
+    // The first 4 MiB choose the way in.
+    std::string head;
+    bool ended = false;
+    while (!ended && head.size() < exchange_input_threshold) {
+        context.pump.check();
+        auto chunk = next_input_chunk(context, limits::Pump::slice);
+        if (!chunk) {
+            ended = true;
+        } else {
+            head += *chunk;
+        }
+    }
+    const auto exchange = context.worker.machine().exchange_file();
+    if (ended || !exchange) {
+        copy_in_over_ssh(context, std::move(head), ended);
+    } else {
+        copy_in_over_exchange(context, *exchange, head);
+    }
 }
 
 int run_build(JobContext& context) {
@@ -95,11 +178,18 @@ int run_build(JobContext& context) {
 }
 
 void copy_out(JobContext& context) {
+    vm::Machine& machine = context.worker.machine();
+    const auto exchange = machine.exchange_file();
+    if (!exchange) {
+        throw InfrastructureError("the worker " + machine.name() + " has no exchange disk");
+    }
+    // One MiB more than export-size: a stream that crosses it is seen crossing it.
+    const std::uint64_t device =
+        machine.resize_exchange(context.job.limits.export_size + 1024 * 1024);
     std::string errors;
     // As root: the build may have made files only root can read (sudo is the worker's).
-    auto tar = context.worker.worker().start("sudo tar -c -f - -C /workspace --numeric-owner .",
-                                             keep_first(errors));
-    tar->close_write();
+    auto pack = context.worker.worker().start(pack_to_exchange(device), keep_first(errors));
+    pack->close_write();
     context.outbox.send({{"type", "workspace"}});
     // Every byte of the stream counts against export-size, headers and padding included: a
     // stream of a million empty entries is 512 MB of headers. The CLI counts the same way.
@@ -112,12 +202,37 @@ void copy_out(JobContext& context) {
         } catch (const std::exception&) {
         }
     };
-    int status = 0;
+    int tar_status = 0;
     try {
-        status = context.pump.drain(*tar, limits::Meter::export_stream,
-                                    [&context](std::string_view chunk) {
-                                        context.outbox.send({{"type", "data"}}, chunk);
-                                    });
+        std::string printed;
+        const int status =
+            context.pump.drain(*pack, limits::Meter::log, [&printed](std::string_view chunk) {
+                printed.append(chunk.substr(0, 256 - std::min<std::size_t>(printed.size(), 256)));
+            });
+        const auto packed = parse_packed(printed);
+        if (status != 0 || !packed) {
+            throw InfrastructureError("packing the workspace onto the exchange disk in the worker "
+                                      "failed (exit " +
+                                      std::to_string(status) + "): " + errors);
+        }
+        tar_status = packed->tar_status;
+        // The worker's count, never more than the disk holds.
+        std::ifstream in(*exchange, std::ios::binary);
+        std::uint64_t left = std::min<std::uint64_t>(packed->bytes, device);
+        std::vector<char> buffer(1 << 20);
+        while (left > 0 && in) {
+            in.read(buffer.data(),
+                    static_cast<std::streamsize>(std::min<std::uint64_t>(left, buffer.size())));
+            const auto got = static_cast<std::size_t>(in.gcount());
+            if (got == 0) {
+                break;
+            }
+            left -= got;
+            context.pump.pass(std::string_view(buffer.data(), got), limits::Meter::export_stream,
+                              [&context](std::string_view chunk) {
+                                  context.outbox.send({{"type", "data"}}, chunk);
+                              });
+        }
     } catch (const limits::LimitExceeded& exceeded) {
         cut_short(limits::to_string(exceeded.hit().limit));
         throw;
@@ -126,10 +241,10 @@ void copy_out(JobContext& context) {
         throw;
     }
     context.outbox.send({{"type", "data-end"}});
-    if (status != 0 && status != 1) {
+    if (tar_status != 0 && tar_status != 1) {
         // GNU tar exits 1 when a file changed while it was read: still a usable workspace.
         context.outbox.status("packing the workspace in the worker ended with " +
-                              std::to_string(status) + ": " + errors);
+                              std::to_string(tar_status) + ": " + errors);
     }
 }
 

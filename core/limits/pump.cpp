@@ -27,6 +27,18 @@ int Pump::drain(connection::RemoteCommand& command, Meter meter, const Sink& sin
     return finish(command);
 }
 
+void Pump::pass(std::string_view chunk, Meter meter, const Sink& sink) {
+    budget_.check();
+    const std::uint64_t fits = meter == Meter::log ? budget_.charge_log(chunk.size())
+                                                   : budget_.charge_export(chunk.size());
+    if (fits > 0) {
+        sink(chunk.substr(0, static_cast<std::size_t>(fits)));
+    }
+    if (fits < chunk.size()) {
+        budget_.check(); // throws: the limit was recorded by the charge
+    }
+}
+
 connection::ErrorSink Pump::stderr_to(Sink sink) {
     return [this, sink = std::move(sink)](std::string_view chunk) {
         const std::uint64_t fits = budget_.charge_log(chunk.size());

@@ -37,6 +37,10 @@ public:
     // waits for the command's exit status; returns it.
     int drain(connection::RemoteCommand& command, Meter meter, const Sink& sink);
 
+    // Charges `chunk`, from the worker but read another way (its exchange disk), to `meter`
+    // and passes on what fits; a crossing throws LimitExceeded.
+    void pass(std::string_view chunk, Meter meter, const Sink& sink);
+
     // Where a command's stderr goes: charged to log-size, the part that fits passed to `sink`.
     // Never throws (it runs inside the stream's read); the next check does.
     connection::ErrorSink stderr_to(Sink sink);

@@ -87,8 +87,19 @@ std::string domain_xml(const VmDefinition& vm) {
         << "      <source file='" << xml(vm.seed.string()) << "'/>\n"
         << "      <target dev='vdb' bus='virtio'/>\n"
         << "      <readonly/>\n"
-        << on_root_bus(0x05) << "    </disk>\n"
-        << "    <serial type='file'>\n"
+        << on_root_bus(0x05) << "    </disk>\n";
+    if (!vm.exchange.empty()) {
+        // The workspace's tar streams (vm::BootRequest::exchange). QEMU's raw driver keeps
+        // no cache of its own: the agent's reads and writes of the file and the guest's meet
+        // in the host's page cache.
+        out << "    <disk type='file' device='disk'>\n"
+            << "      <driver name='qemu' type='raw'/>\n"
+            << "      <source file='" << xml(vm.exchange.string()) << "'/>\n"
+            << "      <target dev='vdc' bus='virtio'/>\n"
+            << "      <serial>" << exchange_serial << "</serial>\n"
+            << on_root_bus(0x07) << "    </disk>\n";
+    }
+    out << "    <serial type='file'>\n"
         << "      <source path='" << xml(vm.console.string()) << "'/>\n"
         << "      <target port='0'/>\n"
         << "    </serial>\n"

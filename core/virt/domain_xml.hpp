@@ -28,6 +28,9 @@ struct VmDefinition {
     std::filesystem::path disk;    // qcow2 overlay, /dev/vda
     std::filesystem::path seed;    // raw FAT seed, /dev/vdb, read-only
     std::filesystem::path console; // serial console log file
+    // A raw file for the workspace's tar streams (vm::ExchangeDisk), /dev/vdc, serial
+    // "contractor-exchange"; none when empty.
+    std::filesystem::path exchange;
     std::optional<DirectKernel> direct_kernel;
     Firmware firmware = Firmware::bios;
     std::filesystem::path nvram; // EFI variables, for Firmware::efi
@@ -47,6 +50,8 @@ std::string domain_xml(const VmDefinition& vm);
 
 // The guest address the forward points at (QEMU user networking's default guest address).
 inline constexpr const char* guest_address = "10.0.2.15";
+// The serial number the guest finds the exchange disk by (/sys/block/*/serial).
+inline constexpr const char* exchange_serial = "contractor-exchange";
 inline constexpr const char* guest_network = "10.0.2.15/24 10.0.2.2";
 
 } // namespace contractor::virt

@@ -136,6 +136,14 @@ void Domain::move_writes_to(const std::string& target, const std::string& new_to
     virDomainSnapshotFree(snapshot);
 }
 
+void Domain::resize_disk(const std::string& target, std::uint64_t bytes) {
+    if (virDomainBlockResize(domain_.get(), target.c_str(), bytes, VIR_DOMAIN_BLOCK_RESIZE_BYTES) !=
+        0) {
+        throw InfrastructureError("libvirt cannot resize " + name() + "'s disk " + target + ": " +
+                                  last_libvirt_error());
+    }
+}
+
 void Domain::shutdown() {
     if (is_active() && virDomainShutdown(domain_.get()) != 0) {
         throw InfrastructureError("libvirt cannot shut down " + name() + ": " +

@@ -68,6 +68,9 @@ public:
     // here on the old file only ever gets read. Other disks are left as they are. The guest
     // keeps running; its filesystem should be frozen around the call.
     void move_writes_to(const std::string& target, const std::string& new_top);
+    // Gives the disk `target` (a raw file) a new size, `bytes` (a multiple of 512), while the
+    // guest runs; the guest's kernel sees the change a moment later.
+    void resize_disk(const std::string& target, std::uint64_t bytes);
     // Forgets the definition; quiet when it is already gone.
     // Removes the definition; returns libvirt's error, empty when it worked. Never throws:
     // destructors call it.

@@ -29,6 +29,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The exchange disk's file in the run folder, and the unit its size grows by.
+constexpr const char* exchange_name = "exchange.img";
+constexpr std::uint64_t exchange_step = 1024 * 1024;
+
 // The first bytes of `file`, up to `count`.
 std::string read_prefix(const fs::path& file, std::size_t count) {
     std::ifstream in(file, std::ios::binary);
@@ -112,6 +116,9 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     definition.disk = run / "disk.qcow2";
     definition.seed = run / "seed.img";
     definition.console = run / "console.log";
+    if (request.exchange) {
+        definition.exchange = run / exchange_name;
+    }
     definition.nvram = run / "efi-vars.fd";
     definition.ssh_port = free_loopback_port();
     definition.instruction_clock_shift = request.instruction_clock_shift;
@@ -186,6 +193,14 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
         give_to_group(definition.disk, *request.qemu_group, 0660);
         std::ofstream(definition.console).flush();
         give_to_group(definition.console, *request.qemu_group, 0660);
+    }
+    if (request.exchange) {
+        // Sparse, 1 MiB until a stream needs more: the guest can write no more than its size.
+        std::ofstream(definition.exchange).flush();
+        fs::resize_file(definition.exchange, exchange_step);
+        if (request.qemu_group) {
+            give_to_group(definition.exchange, *request.qemu_group, 0660);
+        }
     }
 
     const ssh::KeyPair host_key = ssh::generate_key_pair();
@@ -312,6 +327,28 @@ fs::path Machine::split_disk() {
     domain_->move_writes_to("vda", top.string());
     disk_split_ = true;
     return lower;
+}
+
+std::optional<fs::path> Machine::exchange_file() const {
+    const fs::path file = run_directory_ / exchange_name;
+    std::error_code error;
+    if (!fs::is_regular_file(file, error)) {
+        return std::nullopt;
+    }
+    return file;
+}
+
+std::uint64_t Machine::resize_exchange(std::uint64_t bytes) {
+    const auto file = exchange_file();
+    if (!file) {
+        throw InfrastructureError(name_ + " has no exchange disk");
+    }
+    std::error_code error;
+    const std::uint64_t held = fs::file_size(*file, error);
+    const std::uint64_t wanted = std::max(bytes, error ? 0 : held);
+    const std::uint64_t size = (wanted + exchange_step - 1) / exchange_step * exchange_step;
+    domain_->resize_disk("vdc", size);
+    return size;
 }
 
 std::string Machine::console_tail(std::size_t lines) const {

@@ -38,6 +38,10 @@ struct BootRequest {
     // A provisioned layer of this image (image::LayerStore) to start from instead of the bare
     // image: the overlay's backing file, read-only.
     std::optional<std::filesystem::path> layer;
+    // A third disk for the workspace's tar streams (exchange.img in the run folder, 1 MiB at
+    // first, grown with resize_exchange): the streams then skip the worker's sshd, whose
+    // encryption bounds an SSH copy under TCG.
+    bool exchange = false;
 };
 
 // A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key
@@ -101,6 +105,12 @@ public:
     // returns the old overlay, which nothing writes to from then on (a provisioned layer's
     // disk). The caller freezes the guest's filesystem around the call. Once per machine.
     std::filesystem::path split_disk();
+
+    // The exchange disk's file on this side (BootRequest::exchange), when the VM has one.
+    std::optional<std::filesystem::path> exchange_file() const;
+    // Gives the exchange disk `bytes` (rounded up to a whole MiB, never below what the file
+    // holds); the guest sees the new size a moment later. Returns the new size.
+    std::uint64_t resize_exchange(std::uint64_t bytes);
 
 private:
     Machine() = default;

@@ -41,6 +41,19 @@ TEST_CASE("a direct-kernel worker under TCG", "[virt]") {
     CHECK_THAT(xml, !Contains("host-passthrough"));
 }
 
+TEST_CASE("the exchange disk is a third, writable raw disk found by its serial", "[virt]") {
+    VmDefinition vm = definition();
+    CHECK_THAT(domain_xml(vm), !Contains("vdc"));
+    vm.exchange = "/runs/x/exchange.img";
+    const std::string xml = domain_xml(vm);
+    const auto disk = xml.substr(xml.find("<source file='/runs/x/exchange.img'/>"));
+    CHECK_THAT(disk.substr(0, disk.find("</disk>")),
+               Contains("<target dev='vdc' bus='virtio'/>") &&
+                   Contains("<serial>contractor-exchange</serial>") && !Contains("readonly"));
+    CHECK_THAT(xml, Contains("<driver name='qemu' type='raw'/>\n      <source "
+                             "file='/runs/x/exchange.img'/>"));
+}
+
 TEST_CASE("a foreign GPT image boots through UEFI without Secure Boot", "[virt]") {
     VmDefinition vm = definition();
     vm.firmware = Firmware::efi;

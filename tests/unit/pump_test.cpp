@@ -115,6 +115,20 @@ TEST_CASE("the returning stream is counted whole against export-size", "[pump]")
     REQUIRE(budget.usage().log_bytes == 0);
 }
 
+TEST_CASE("a stream read another way is charged to export-size like a command's", "[pump]") {
+    Budget budget(allowance_with(1000, 100));
+    Pump pump(budget);
+    std::string seen;
+    const auto sink = [&](std::string_view chunk) {
+        seen += chunk;
+    };
+    pump.pass(std::string(60, 'a'), Meter::export_stream, sink);
+    REQUIRE_THROWS_AS(pump.pass(std::string(60, 'b'), Meter::export_stream, sink), LimitExceeded);
+    REQUIRE(seen.size() == 100);
+    REQUIRE(budget.hit()->limit == Limit::export_size);
+    REQUIRE(budget.usage().log_bytes == 0);
+}
+
 TEST_CASE("a silent command is given up on at the deadline", "[pump]") {
     // The deadline is one second away; the command never says anything.
     Budget budget(allowance_with(100, 100, std::chrono::seconds(1)));
