@@ -44,10 +44,6 @@ connection::ErrorSink keep_first(std::string& errors) {
     return connection::bounded_sink(errors, 65536);
 }
 
-} // namespace
-
-namespace {
-
 // Where the input goes in the worker: /workspace is made here, owned by the SSH user, in the
 // same command (no extra round trip): contractor's images have it (and skip sudo, a second
 // or two under TCG), an image contractor did not build (a foreign cloud-init image) does not.
