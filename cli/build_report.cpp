@@ -1,11 +1,13 @@
 #include "cli/build_report.hpp"
 
+#include "image/layer_store.hpp"
 #include "protocol/job.hpp"
 #include "spec/units.hpp"
 #include "util/escape.hpp"
 #include "util/text.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 namespace contractor::cli {
@@ -240,9 +242,12 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
     if (const auto layer = result.value("layer", nlohmann::json()); layer.is_object()) {
         const std::string key = text(layer, "key").substr(0, 12);
         if (layer.value("reused", false)) {
+            const auto saved = std::chrono::system_clock::now() -
+                               std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                   std::chrono::duration<double>(
+                                       std::clamp(layer.value("age_seconds", 0.0), 0.0, 1e9)));
             err << "contractor: provisioned layer: started from " << key << " (saved "
-                << seconds_text(layer.value("age_seconds", 0.0)) << " ago; --no-cache "
-                << "provisions afresh)\n";
+                << image::human_age(saved) << " ago; --no-cache provisions afresh)\n";
         } else if (layer.value("saved", false)) {
             err << "contractor: provisioned layer: saved " << key << " ("
                 << bytes_text(layer.value("bytes", 0ULL))

@@ -179,3 +179,19 @@ TEST_CASE("the summary lists blocked attempts and the section that would allow t
                                        "deb.debian.org, port: 80, protocol: http}\n"));
     CHECK(cli::build_report(audit)["network_suggestion"]["provision"].size() == 1);
 }
+
+TEST_CASE("the summary gives a reused layer's age in words, whatever the agent sent", "[report]") {
+    HostileBuild build;
+    const auto summary_with_age = [&build](const nlohmann::json& age) {
+        build.outcome.result["layer"] = {
+            {"key", "ba9682e4aa0b1c2d3e4f"}, {"reused", true}, {"age_seconds", age}};
+        std::ostringstream err;
+        cli::print_summary(err, build.record());
+        return err.str();
+    };
+    CHECK_THAT(summary_with_age(3 * 3600 + 60),
+               Contains("provisioned layer: started from ba9682e4aa0b (saved 3.0 h ago;"));
+    CHECK_THAT(summary_with_age(300), Contains("(saved 5 min ago;"));
+    CHECK_THAT(summary_with_age(-5), Contains("(saved 0 s ago;"));
+    CHECK_THAT(summary_with_age(1e300), Contains("days ago;"));
+}
