@@ -180,8 +180,9 @@ void copy_out(JobContext& context) {
         throw InfrastructureError("the worker " + machine.name() + " has no exchange disk");
     }
     // One MiB more than export-size: a stream that crosses it is seen crossing it.
-    const std::uint64_t device =
-        machine.resize_exchange(context.job.limits.export_size + 1024 * 1024);
+    constexpr std::uint64_t margin = 1024 * 1024;
+    const std::uint64_t device = machine.resize_exchange(
+        std::min(context.job.limits.export_size, std::uint64_t{1} << 62) + margin);
     std::string errors;
     // As root: the build may have made files only root can read (sudo is the worker's).
     auto pack = context.worker.worker().start(pack_to_exchange(device), keep_first(errors));

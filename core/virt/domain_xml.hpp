@@ -28,7 +28,7 @@ struct VmDefinition {
     std::filesystem::path disk;    // qcow2 overlay, /dev/vda
     std::filesystem::path seed;    // raw FAT seed, /dev/vdb, read-only
     std::filesystem::path console; // serial console log file
-    // A raw file for the workspace's tar streams (vm::ExchangeDisk), /dev/vdc, serial
+    // A raw file for the workspace's tar streams (vm::BootRequest::exchange), /dev/vdc, serial
     // "contractor-exchange"; none when empty.
     std::filesystem::path exchange;
     std::optional<DirectKernel> direct_kernel;

@@ -197,7 +197,12 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     if (request.exchange) {
         // Sparse, 1 MiB until a stream needs more: the guest can write no more than its size.
         std::ofstream(definition.exchange).flush();
-        fs::resize_file(definition.exchange, exchange_step);
+        std::error_code error;
+        fs::resize_file(definition.exchange, exchange_step, error);
+        if (error) {
+            throw InfrastructureError("cannot make " + definition.exchange.string() + ": " +
+                                      error.message());
+        }
         if (request.qemu_group) {
             give_to_group(definition.exchange, *request.qemu_group, 0660);
         }
