@@ -170,6 +170,9 @@ protocol::Frame ManagerSession::next_frame() {
 
 void ManagerSession::send_input(const SessionPaths& paths, BuildOutcome& outcome) {
     const auto start = std::chrono::steady_clock::now();
+    extractor_ = std::make_unique<transfer::SafeExtractor>(
+        paths.workspace, paths.export_size, transfer::ExtractOptions{.allow_git = paths.allow_git});
+    base_ = std::make_unique<BaseTap>(*extractor_, extractor_->temporary_directory().parent_path());
     std::string chunk;
     chunk.reserve(input_chunk);
     const auto flush = [&] {
@@ -183,6 +186,7 @@ void ManagerSession::send_input(const SessionPaths& paths, BuildOutcome& outcome
         if (util::cancel_requested()) {
             throw Interrupted(util::cancel_signal());
         }
+        base_->feed(data, size);
         while (size > 0) {
             const std::size_t take = std::min(size, input_chunk - chunk.size());
             chunk.append(data, take);
@@ -194,14 +198,24 @@ void ManagerSession::send_input(const SessionPaths& paths, BuildOutcome& outcome
         }
     });
     flush();
-    writer_.send({{"type", "data-end"}});
+    // With a base here, the worker may send back only what the build changed.
+    writer_.send({{"type", "data-end"}, {"base", base_->finish_sending()}});
     outcome.copy_in_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& outcome) {
-    transfer::SafeExtractor extractor(paths.workspace, paths.export_size,
-                                      {.allow_git = paths.allow_git});
+    if (!extractor_) {
+        extractor_ = std::make_unique<transfer::SafeExtractor>(
+            paths.workspace, paths.export_size,
+            transfer::ExtractOptions{.allow_git = paths.allow_git});
+    }
+    transfer::SafeExtractor& extractor = *extractor_;
+    if (base_) {
+        // The base the worker's changes apply to (extracted while the build ran); why it is
+        // missing, if it is, is thrown when a stream of changes comes.
+        base_->wait();
+    }
     std::string pending;
     std::size_t offset = 0;
     bool ended = false;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "cli/base_tap.hpp"
 #include "connection/hop.hpp"
 #include "protocol/frames.hpp"
 #include "protocol/job.hpp"
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -86,6 +88,10 @@ private:
     // that stream's filter.
     util::TerminalFilter stdout_filter_;
     util::TerminalFilter stderr_filter_;
+    // Made when the input is sent, which it also extracts as the base that the worker's stream
+    // of changes applies to; takes the workspace back.
+    std::unique_ptr<transfer::SafeExtractor> extractor_;
+    std::unique_ptr<BaseTap> base_; // after extractor_, which its thread fills: goes first
     bool cancel_sent_ = false;
     std::chrono::steady_clock::time_point cancel_deadline_;
     // When the manager was last heard from (or we last stopped talking to it).

@@ -45,18 +45,6 @@ std::string unpack_from_exchange(std::uint64_t device_bytes, std::uint64_t bytes
            " iflag=direct status=none | tar -x -f - -C /workspace --no-same-owner";
 }
 
-std::string pack_to_exchange(std::uint64_t device_bytes) {
-    // conv=fsync: everything is on the disk, past the guest's cache, when dd ends. dd's last
-    // line says how many bytes it wrote, also when the disk was full.
-    return find_exchange_device(device_bytes) +
-           " && sudo -n sh -c '"
-           "{ tar -c -f - -C /workspace --numeric-owner .; "
-           "echo $? > /tmp/.contractor-tar-status; } | "
-           "dd of=\"$1\" bs=1M iflag=fullblock conv=fsync 2> /tmp/.contractor-dd-log; "
-           "copied=$(tail -n 1 /tmp/.contractor-dd-log); "
-           "echo \"${copied%% *} $(cat /tmp/.contractor-tar-status)\"' sh \"$d\"";
-}
-
 std::optional<PackedStream> parse_packed(std::string_view printed) {
     while (!printed.empty() && (printed.back() == '\n' || printed.back() == '\r')) {
         printed.remove_suffix(1);

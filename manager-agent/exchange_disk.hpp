@@ -28,12 +28,8 @@ std::string find_exchange_device(std::uint64_t bytes);
 // applied; only reading the device takes sudo). The stream ends with tar's end marker.
 std::string unpack_from_exchange(std::uint64_t device_bytes, std::uint64_t bytes);
 
-// Packs /workspace as root onto the exchange disk, then prints "BYTES STATUS": how many bytes
-// went onto the disk and tar's exit status.
-std::string pack_to_exchange(std::uint64_t device_bytes);
-
-// What pack_to_exchange printed (the worker's word, bounded by the caller): the stream's size
-// and tar's exit status, or nullopt for anything else.
+// What the pack command printed (input_filesystem.hpp's pack_workspace_command) (the worker's word,
+// bounded by the caller): the stream's size and tar's exit status, or nullopt for anything else.
 struct PackedStream {
     std::uint64_t bytes = 0;
     int tar_status = 0;

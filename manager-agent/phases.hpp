@@ -13,12 +13,21 @@
 // or from the worker goes through the pump, so no phase can forget a limit.
 namespace contractor::manager {
 
+// How the input reached the worker, which decides how the workspace leaves it.
+struct InputLayout {
+    bool cli_has_base = false; // the CLI keeps the input as a base ("base" in its data-end)
+    // The input is a read-only filesystem of this size at the start of the exchange disk,
+    // under an overlay at /workspace (input_filesystem.hpp); none after a tar stream.
+    std::optional<std::uint64_t> filesystem_bytes;
+};
+
 struct JobContext {
     const protocol::Job& job;
     WorkerSession& worker;
     limits::Pump& pump;
     Inbox& inbox;
     Outbox& outbox;
+    InputLayout input = {};
 };
 
 // The spec's `install:` packages with apt, then its `ansible:` playbook, both inside the

@@ -4,6 +4,7 @@
 #include "connection/hop.hpp"
 #include "gateway/gateway.hpp"
 #include "manager-agent/exchange_disk.hpp"
+#include "manager-agent/input_filesystem.hpp"
 #include "manager-agent/phases.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -61,6 +62,7 @@ std::optional<std::string> next_input_chunk(JobContext& context,
         return std::string();
     }
     if (frame->type() == "data-end") {
+        context.input.cli_has_base = frame->header.value("base", false);
         return std::nullopt;
     }
     if (frame->type() != "data") {
@@ -96,33 +98,39 @@ void copy_in_over_ssh(JobContext& context, std::string head, bool ended) {
     check_unpacked(context.pump.finish(*tar), errors);
 }
 
-// A larger input: written whole into the exchange disk's file, the disk grown to it, then
-// unpacked in the worker from the disk.
-void copy_in_over_exchange(JobContext& context, const std::filesystem::path& file,
-                           const std::string& head) {
+// The rest of the input, after `head`, written whole into `file`; its size.
+std::uint64_t receive_input(JobContext& context, const std::filesystem::path& file,
+                            const std::string& head) {
     std::uint64_t bytes = 0;
-    {
-        std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);
-        const auto write = [&](const std::string& chunk) {
-            out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-            bytes += chunk.size();
-        };
-        write(head);
-        for (;;) {
-            context.pump.check();
-            const auto chunk = next_input_chunk(context, limits::Pump::slice);
-            if (!chunk) {
-                break;
-            }
-            write(*chunk);
-        }
-        out.flush();
-        if (!out) {
-            throw InfrastructureError("cannot write the input to " + file.string(),
-                                      "is the disk of the machine running contractor-manager "
-                                      "full?");
-        }
+    std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);
+    if (!out) {
+        out.open(file, std::ios::out | std::ios::binary);
     }
+    const auto write = [&](const std::string& chunk) {
+        out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        bytes += chunk.size();
+    };
+    write(head);
+    for (;;) {
+        context.pump.check();
+        const auto chunk = next_input_chunk(context, limits::Pump::slice);
+        if (!chunk) {
+            break;
+        }
+        write(*chunk);
+    }
+    out.flush();
+    if (!out) {
+        throw InfrastructureError("cannot write the input to " + file.string(),
+                                  "is the disk of the machine running contractor-manager "
+                                  "full?");
+    }
+    return bytes;
+}
+
+// A larger input as a tar stream in the exchange disk's file, the disk grown to it, then
+// unpacked in the worker from the disk.
+void unpack_over_exchange(JobContext& context, std::uint64_t bytes) {
     const std::uint64_t device = context.worker.machine().resize_exchange(bytes);
     std::string errors;
     auto tar = context.worker.worker().start(context.worker.clock_reset() + make_workspace +
@@ -131,6 +139,64 @@ void copy_in_over_exchange(JobContext& context, const std::filesystem::path& fil
     tar->close_write();
     check_unpacked(context.pump.finish(*tar), errors);
     util::debug("manager", "unpacked " + std::to_string(bytes) + " bytes from the exchange disk");
+}
+
+// The worker's SSH user, or nullopt when it does not answer as expected.
+std::optional<WorkerUser> ask_worker_user(JobContext& context) {
+    std::string printed;
+    std::string errors;
+    auto id = context.worker.worker().start(worker_user_command(), keep_first(errors));
+    id->close_write();
+    const int status =
+        context.pump.drain(*id, limits::Meter::log, [&printed](std::string_view chunk) {
+            printed.append(chunk.substr(0, 64 - std::min<std::size_t>(printed.size(), 64)));
+        });
+    return status == 0 ? parse_worker_user(printed) : std::nullopt;
+}
+
+// The input in `file` as a filesystem the worker mounts (input_filesystem.hpp); false when
+// that cannot be done here or there, with nothing mounted in the worker.
+bool mount_as_filesystem(JobContext& context, const std::filesystem::path& file,
+                         const std::filesystem::path& exchange) {
+    const auto user = ask_worker_user(context);
+    if (!user) {
+        return false;
+    }
+    vm::Machine& machine = context.worker.machine();
+    const auto bytes = make_input_filesystem(file, machine.run_directory(), exchange, *user);
+    if (!bytes) {
+        return false;
+    }
+    const std::uint64_t device = machine.resize_exchange(*bytes);
+    std::string errors;
+    auto mount = context.worker.worker().start(
+        context.worker.clock_reset() + mount_input_command(device, *user), keep_first(errors));
+    mount->close_write();
+    if (const int status = context.pump.finish(*mount); status != 0) {
+        util::debug("manager", "the worker did not mount the input (exit " +
+                                   std::to_string(status) + "): " + errors);
+        return false;
+    }
+    context.input.filesystem_bytes = device;
+    return true;
+}
+
+// Copies `from` over the start of `to` (the exchange disk's file, which QEMU holds open: written
+// in place, never replaced).
+void copy_into(const std::filesystem::path& from, const std::filesystem::path& to) {
+    std::ifstream in(from, std::ios::binary);
+    std::fstream out(to, std::ios::in | std::ios::out | std::ios::binary);
+    std::vector<char> buffer(1 << 20);
+    while (in && out) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        out.write(buffer.data(), in.gcount());
+    }
+    out.flush();
+    if (!out || in.bad()) {
+        throw InfrastructureError("cannot copy the input into " + to.string(),
+                                  "is the disk of the machine running contractor-manager "
+                                  "full?");
+    }
 }
 
 } // namespace
@@ -152,8 +218,20 @@ void copy_in(JobContext& context) {
     const auto exchange = context.worker.machine().exchange_file();
     if (ended || !exchange) {
         copy_in_over_ssh(context, std::move(head), ended);
-    } else {
-        copy_in_over_exchange(context, *exchange, head);
+        return;
+    }
+    const auto input = context.worker.machine().run_directory() / "input.tar";
+    struct RemoveInput {
+        std::filesystem::path file;
+        ~RemoveInput() {
+            std::error_code ignored;
+            std::filesystem::remove(file, ignored);
+        }
+    } remove_input{input};
+    const std::uint64_t bytes = receive_input(context, input, head);
+    if (!mount_as_filesystem(context, input, *exchange)) {
+        copy_into(input, *exchange);
+        unpack_over_exchange(context, bytes);
     }
 }
 
@@ -179,13 +257,20 @@ void copy_out(JobContext& context) {
     if (!exchange) {
         throw InfrastructureError("the worker " + machine.name() + " has no exchange disk");
     }
-    // One MiB more than export-size: a stream that crosses it is seen crossing it.
+    // One MiB more than export-size: a stream that crosses it is seen crossing it. It goes
+    // after the input's filesystem, which the worker still has mounted.
     constexpr std::uint64_t margin = 1024 * 1024;
+    const std::uint64_t offset = context.input.filesystem_bytes.value_or(0);
     const std::uint64_t device = machine.resize_exchange(
-        std::min(context.job.limits.export_size, std::uint64_t{1} << 62) + margin);
+        offset + std::min(context.job.limits.export_size, std::uint64_t{1} << 62) + margin);
+    // Only the changes when the CLI kept the input to apply them to.
+    const ExportShape shape = context.input.filesystem_bytes && context.input.cli_has_base
+                                  ? ExportShape::changes
+                                  : ExportShape::whole;
     std::string errors;
     // As root: the build may have made files only root can read (sudo is the worker's).
-    auto pack = context.worker.worker().start(pack_to_exchange(device), keep_first(errors));
+    auto pack = context.worker.worker().start(pack_workspace_command(device, offset, shape),
+                                              keep_first(errors));
     pack->close_write();
     context.outbox.send({{"type", "workspace"}});
     // Every byte of the stream counts against export-size, headers and padding included: a
@@ -213,9 +298,10 @@ void copy_out(JobContext& context) {
                                       std::to_string(status) + "): " + errors);
         }
         tar_status = packed->tar_status;
-        // The worker's count, never more than the disk holds.
+        // The worker's count, never more than the disk holds after the offset.
         std::ifstream in(*exchange, std::ios::binary);
-        std::uint64_t left = std::min<std::uint64_t>(packed->bytes, device);
+        in.seekg(static_cast<std::streamoff>(offset));
+        std::uint64_t left = std::min<std::uint64_t>(packed->bytes, device - offset);
         std::vector<char> buffer(1 << 20);
         while (left > 0 && in) {
             in.read(buffer.data(),

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bumped whenever the build steps below change what they produce.
-constexpr std::string_view builder_version = "contractor-image-builder 4";
+constexpr std::string_view builder_version = "contractor-image-builder 5";
 
 std::string joined(const std::vector<std::string>& words, char separator) {
     std::string out;
@@ -105,10 +105,12 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
                           "is Debian's mirror reachable? Run with CONTRACTOR_DEBUG=1 "
                           "to see the command");
     });
-    // ext2 to ext4 (journal, extents), grown to the recipe's size; all on the file, no mount.
+    // ext2 to ext4 (journal, extents, and file types in directory entries, which genext2fs
+    // leaves out and overlayfs needs for the workspace's upper layer), grown to the recipe's
+    // size; all on the file, no mount.
     timed("ext4 filesystem (tune2fs, resize2fs)", report_step, [&] {
         proc::run_checked({"tune2fs", "-L", "contractor-root", "-O",
-                           "extents,uninit_bg,dir_index,has_journal", raw.string()});
+                           "extents,uninit_bg,dir_index,has_journal,filetype", raw.string()});
         // e2fsck returns 1 when it only optimised something; resize2fs insists on a fresh check.
         const auto check = proc::run_process({"e2fsck", "-f", "-p", raw.string()});
         if (check.state != proc::ProcessResult::State::exited || check.exit_code > 1) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <stdexcept>
+#include <string_view>
 #include <sys/stat.h>
 
 namespace contractor::transfer {
@@ -122,26 +123,119 @@ std::size_t remove_stale_temporaries(const std::filesystem::path& target) {
 }
 
 SafeExtractor::~SafeExtractor() {
+    writer_.reset();
     if (state_ != State::committed) {
         root_.reset();
         remove_tree(parent_.get(), temporary_.filename());
     }
 }
 
-ExtractResult SafeExtractor::extract(const ByteSource& source) {
+void SafeExtractor::start_tree() {
+    result_ = {};
+    writer_ = std::make_unique<TreeWriter>(root_.get(), temporary_, size_limit_, options_, result_);
+}
+
+// Empties the temporary directory (a new one of the same name) for a whole stream.
+void SafeExtractor::drop_tree() {
+    writer_.reset();
+    root_.reset();
+    const std::string name = temporary_.filename();
+    if (const int error = remove_tree(parent_.get(), name)) {
+        throw InfrastructureError(system_error("cannot empty " + temporary_.string(), error));
+    }
+    if (mkdirat(parent_.get(), name.c_str(), S_IRWXU) != 0) {
+        throw InfrastructureError(system_error("cannot create " + temporary_.string(), errno));
+    }
+    root_.reset(
+        openat(parent_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root_) {
+        throw InfrastructureError(system_error("cannot open " + temporary_.string(), errno));
+    }
+    start_tree();
+}
+
+void SafeExtractor::extract_base(const ByteSource& source) {
     if (state_ != State::created) {
+        throw std::logic_error("SafeExtractor::extract_base() runs once, before extract()");
+    }
+    try {
+        start_tree();
+        TarReader reader(source);
+        while (archive_entry* entry = reader.next()) {
+            writer_->add(reader, entry);
+        }
+        state_ = State::based;
+    } catch (...) {
+        base_error_ = std::current_exception();
+        drop_tree();
+        throw;
+    }
+}
+
+// Reads the list of removed paths (the entry the reader is at) and removes them from the tree.
+void SafeExtractor::apply_removed_list(TarReader& reader) {
+    std::string list;
+    const char* data = nullptr;
+    std::size_t length = 0;
+    std::int64_t offset = 0;
+    while (reader.read_block(data, length, offset)) {
+        const auto end = static_cast<std::size_t>(offset) + length;
+        if (offset < 0 || end > max_removed_list) {
+            throw InfrastructureError("the worker's list of removed files is larger than " +
+                                      std::to_string(max_removed_list) + " bytes");
+        }
+        list.resize(std::max(list.size(), end));
+        std::memcpy(list.data() + offset, data, length);
+    }
+    for (std::size_t start = 0; start < list.size();) {
+        const std::size_t end = std::min(list.find('\0', start), list.size());
+        if (end > start) {
+            writer_->remove(list.substr(start, end - start));
+        }
+        start = end + 1;
+    }
+}
+
+ExtractResult SafeExtractor::extract(const ByteSource& source) {
+    if (state_ != State::created && state_ != State::based) {
         throw std::logic_error("SafeExtractor::extract() can run only once");
     }
+    const bool based = state_ == State::based;
     state_ = State::extracting;
-    ExtractResult result;
-    TarReader reader(source);
-    TreeWriter writer(root_.get(), temporary_, size_limit_, options_, result);
-    while (archive_entry* entry = reader.next()) {
-        writer.add(reader, entry);
+    if (!writer_) {
+        start_tree();
     }
-    writer.finish();
+    TarReader reader(source);
+    archive_entry* entry = reader.next();
+    bool changes = false;
+    if (based || base_error_) {
+        const char* name = entry != nullptr ? archive_entry_pathname(entry) : nullptr;
+        std::string_view first = name != nullptr ? name : "";
+        if (first.substr(0, 2) == "./") {
+            first.remove_prefix(2);
+        }
+        changes = first == removed_list_name && archive_entry_filetype(entry) == AE_IFREG &&
+                  archive_entry_hardlink(entry) == nullptr;
+        if (changes && !based) {
+            // The worker was told a base is here, which was lost: nothing to apply them to.
+            std::rethrow_exception(base_error_);
+        }
+        if (changes) {
+            apply_removed_list(reader);
+            entry = reader.next();
+        } else if (based) {
+            drop_tree(); // a whole stream: the base is not part of it
+        }
+    }
+    for (; entry != nullptr; entry = reader.next()) {
+        writer_->add(reader, entry);
+    }
+    writer_->finish();
+    if (changes) {
+        result_.bytes = writer_->content_bytes();
+    }
     state_ = State::extracted;
-    return result;
+    return result_;
 }
 
 void SafeExtractor::commit() {

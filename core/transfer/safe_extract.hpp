@@ -5,13 +5,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace contractor::transfer {
+
+class TarReader;
+class TreeWriter;
 
 // Fills `buffer` with up to `capacity` bytes of the stream; returns how many, 0 at the end.
 // May throw; extraction then stops and the exception reaches the caller of extract().
@@ -55,6 +60,13 @@ inline constexpr std::string_view bare_repository_reason =
 inline constexpr std::string_view marker_reason =
     "contractor's workspace marker: only contractor writes it";
 
+// A stream of changes (see SafeExtractor::extract_base) starts with an entry of this name: the
+// paths the build removed, each ended by a NUL byte. The name lies below the workspace marker,
+// which no other entry may use.
+inline constexpr std::string_view removed_list_name = ".contractor-workspace/removed";
+// The longest list of removed paths taken: more is a broken or hostile worker.
+inline constexpr std::size_t max_removed_list = 64 * 1024 * 1024;
+
 // The stream carried more file content than the export-size limit allows (exit code 3).
 class ExportTooLarge : public Error {
 public:
@@ -95,9 +107,22 @@ public:
     SafeExtractor(const SafeExtractor&) = delete;
     SafeExtractor& operator=(const SafeExtractor&) = delete;
 
+    // Extracts the stream the worker was given (the CLI's own input) into the temporary
+    // directory, under the same rules as extract(), as the tree that a stream of changes is
+    // applied to. Throws as extract() does; the tree is then dropped, and extract() takes whole
+    // streams only (it throws the same error for a stream of changes). At most once, before
+    // extract(); may run in another thread than extract(), which must not start before it ends.
+    void extract_base(const ByteSource& source);
+    // Whether extract_base() succeeded.
+    bool has_base() const { return state_ == State::based; }
+
     // Reads the whole tar stream from `source` into the temporary directory; entries that could
     // escape it, have no place in a workspace, or would make git run commands on the host
-    // (unless allow_git) are left out and reported (rules in tree_writer.hpp). Throws
+    // (unless allow_git) are left out and reported (rules in tree_writer.hpp). After
+    // extract_base(), a stream whose first entry is the list of removed paths
+    // (removed_list_name) is applied to that tree as changes: the paths go, the entries after
+    // it replace or add, and export-size counts the resulting tree; any other stream replaces
+    // the base whole. Throws
     // ExportTooLarge as soon as a header takes the content past the limit (nothing more is
     // read), InfrastructureError for a stream that is corrupt or ends before its end marker.
     ExtractResult extract(const ByteSource& source);
@@ -112,7 +137,11 @@ public:
     const std::filesystem::path& temporary_directory() const { return temporary_; }
 
 private:
-    enum class State { created, extracting, extracted, committed };
+    enum class State { created, based, extracting, extracted, committed };
+
+    void start_tree();
+    void drop_tree();
+    void apply_removed_list(TarReader& reader);
 
     std::filesystem::path target_;
     std::filesystem::path temporary_;
@@ -121,6 +150,9 @@ private:
     Fd parent_; // the directory holding target_ and temporary_
     Fd root_;   // temporary_
     State state_ = State::created;
+    ExtractResult result_;
+    std::unique_ptr<TreeWriter> writer_; // fills root_, from extract_base() to extract()
+    std::exception_ptr base_error_;      // why extract_base() failed: thrown for changes
 };
 
 } // namespace contractor::transfer

@@ -12,6 +12,7 @@
 #include <linux/openat2.h>
 #include <string_view>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 
 namespace contractor::transfer {
@@ -283,7 +284,7 @@ void TreeWriter::add_file(TarReader& reader, archive_entry* entry, const Parts& 
     if (fchmod(file.get(), permissions(entry)) != 0 || futimens(file.get(), times) != 0) {
         fail("set the mode or mtime of", path, errno);
     }
-    files_.insert(path);
+    files_.insert_or_assign(path, static_cast<std::uint64_t>(size));
     refused_symlinks_.erase(path);
 }
 
@@ -363,7 +364,8 @@ void TreeWriter::add_hardlink(const char* link, const Parts& parts) {
     if (linkat(target_parent.get(), target.back().c_str(), parent, parts.back().c_str(), 0) != 0) {
         fail("create", path, errno);
     }
-    files_.insert(path);
+    // Its content was counted with the file it links to.
+    files_.insert_or_assign(path, 0);
     refused_symlinks_.erase(path);
 }
 
@@ -406,7 +408,7 @@ int TreeWriter::open_parent(const Parts& parts) {
         current = std::move(next);
         at = current.get();
     }
-    // Safe to keep: directories are never removed or replaced during extraction.
+    // Safe to keep: directories are never replaced during extraction, and remove() forgets it.
     cached_parent_path_ = parent_path;
     cached_parent_ = std::move(current);
     return cached_parent_.get();
@@ -431,12 +433,100 @@ bool TreeWriter::clear_slot(int parent_fd, const Parts& parts, bool directory) {
         // Replacing it would throw away what earlier entries put in it.
         throw Rejection{"a directory of that name is already there"};
     }
+    if (S_ISREG(status.st_mode) && status.st_nlink == 1) {
+        uncount_file(join(parts));
+    }
     if (unlinkat(parent_fd, leaf, 0) != 0) {
         fail("replace", join(parts), errno);
     }
     files_.erase(join(parts));
     symlinks_.erase(join(parts));
     return false;
+}
+
+// A file whose last link goes: its declared content no longer counts.
+void TreeWriter::uncount_file(const std::string& path) {
+    const auto file = files_.find(path);
+    if (file != files_.end()) {
+        declared_bytes_ -= std::min(declared_bytes_, file->second);
+    }
+}
+
+void TreeWriter::remove(const std::string& name) {
+    current_name_ = name;
+    Parts parts;
+    try {
+        parts = split_entry_path(name);
+        if (parts.empty()) {
+            throw Rejection{"names the workspace itself"};
+        }
+    } catch (const Rejection& rejection) {
+        reject(name, "removal refused: " + rejection.reason);
+        return;
+    }
+    // Directories may go now: the parent kept open for the next entry may be one of them.
+    cached_parent_.reset();
+    cached_parent_path_.clear();
+    const std::string path = join(parts);
+    const Fd parent = open_beneath(root_fd_, join(parts, parts.size() - 1), O_RDONLY | O_DIRECTORY,
+                                   beneath_without_symlinks);
+    struct stat status {};
+    if (!parent || fstatat(parent.get(), parts.back().c_str(), &status, AT_SYMLINK_NOFOLLOW) != 0) {
+        return; // not there (or not reachable without a symlink): nothing to remove
+    }
+    if (S_ISDIR(status.st_mode)) {
+        // Files below that hold their content alone (no other link) stop counting.
+        const std::string prefix = path + "/";
+        for (auto file = files_.lower_bound(prefix);
+             file != files_.end() && file->first.compare(0, prefix.size(), prefix) == 0; ++file) {
+            const Fd held = open_beneath(root_fd_, file->first, O_PATH, beneath_without_symlinks);
+            struct stat file_status {};
+            if (held && fstat(held.get(), &file_status) == 0 && S_ISREG(file_status.st_mode) &&
+                file_status.st_nlink == 1) {
+                declared_bytes_ -= std::min(declared_bytes_, file->second);
+            }
+        }
+        if (const int error = remove_tree(parent.get(), parts.back())) {
+            fail("remove", path, error);
+        }
+    } else {
+        if (S_ISREG(status.st_mode) && status.st_nlink == 1) {
+            uncount_file(path);
+        }
+        if (unlinkat(parent.get(), parts.back().c_str(), 0) != 0) {
+            fail("remove", path, errno);
+        }
+    }
+    forget_below(path);
+}
+
+// Drops the bookkeeping of `path` and of everything below it.
+void TreeWriter::forget_below(const std::string& path) {
+    const std::string prefix = path + "/";
+    const auto below = [&prefix](const std::string& other) {
+        return other.compare(0, prefix.size(), prefix) == 0;
+    };
+    const auto erase = [&](auto& container) {
+        std::size_t erased = container.erase(path);
+        for (auto item = container.lower_bound(prefix); item != container.end();) {
+            const std::string& key = [&]() -> const std::string& {
+                if constexpr (std::is_same_v<std::decay_t<decltype(*item)>, std::string>) {
+                    return *item;
+                } else {
+                    return item->first;
+                }
+            }();
+            if (!below(key)) {
+                break;
+            }
+            item = container.erase(item);
+            ++erased;
+        }
+        return erased;
+    };
+    const std::size_t entries = erase(files_) + erase(symlinks_) + erase(directories_);
+    result_.entries -= std::min<std::uint64_t>(result_.entries, entries);
+    erase(head_folders_);
 }
 
 mode_t TreeWriter::permissions(archive_entry* entry) {

@@ -44,6 +44,13 @@ public:
     // Places the entry `reader` has just read, reading its data; reports it when refused.
     // Throws ExportTooLarge, and InfrastructureError when the disk refuses a write.
     void add(TarReader& reader, archive_entry* entry);
+    // Removes the entry `name` (a path as a stream names it) and everything below it, for a
+    // stream of changes against a tree extracted before (SafeExtractor::extract_base): never
+    // through a symlink, nothing when it is not there. The content of a file that goes with its
+    // last link no longer counts against the size limit. Refused names are reported.
+    void remove(const std::string& name);
+    // The file content in the tree, as declared by the entries that are still there.
+    std::uint64_t content_bytes() const { return declared_bytes_; }
     // After the last entry: removes the HEAD of bare-repository layouts and symlinks that
     // resolve outside the tree, then gives the directories their modes and mtimes, deepest
     // first.
@@ -80,9 +87,12 @@ private:
     ExtractResult& result_;
     std::string current_name_; // of the entry being placed, as the stream spells it
 
-    std::set<std::string> files_;                          // regular files: hardlink targets
-    std::map<std::string, std::string> symlinks_;          // kept symlinks -> name in the stream
-    std::set<std::string> refused_symlinks_;               // nothing is created below these
+    void forget_below(const std::string& path);
+    void uncount_file(const std::string& path);
+
+    std::map<std::string, std::uint64_t> files_;  // regular files (hardlink targets) -> size
+    std::map<std::string, std::string> symlinks_; // kept symlinks -> name in the stream
+    std::set<std::string> refused_symlinks_;      // nothing is created below these
     std::map<std::string, DirectoryMetadata> directories_; // final metadata, applied last
     // One path per .git folder reported (its contents are not), and per folder that received a
     // HEAD entry: like the sets above, at most one string per entry of the stream, which has

@@ -1,4 +1,5 @@
 #include "manager-agent/exchange_disk.hpp"
+#include "manager-agent/input_filesystem.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,5 +28,5 @@ TEST_CASE("the worker finds the exchange disk by serial and waits for its size",
     const std::string unpack = unpack_from_exchange(5 * 1024 * 1024, 4 * 1024 * 1024 + 1);
     CHECK_THAT(unpack, Contains("count=5 iflag=direct"));
     CHECK_THAT(unpack, Contains("tar -x -f - -C /workspace --no-same-owner"));
-    CHECK_THAT(pack_to_exchange(1024 * 1024), Contains("conv=fsync"));
+    CHECK_THAT(pack_workspace_command(1024 * 1024, 0, ExportShape::whole), Contains("conv=fsync"));
 }
