@@ -15,8 +15,8 @@ BaseTap::BaseTap(transfer::SafeExtractor& extractor, const std::filesystem::path
       copy_(open(folder.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, S_IRUSR | S_IWUSR)) {
     if (!copy_) {
         // No base: the workspace comes back whole, as without one.
-        util::debug("cli", "no copy of the input in " + folder.string() + ": " +
-                               std::strerror(errno));
+        util::debug("cli",
+                    "no copy of the input in " + folder.string() + ": " + std::strerror(errno));
     }
 }
 
@@ -58,8 +58,8 @@ bool BaseTap::finish_sending() {
                                               "extracted");
                 }
                 for (;;) {
-                    const ssize_t got = pread(copy_.get(), buffer, capacity,
-                                              static_cast<off_t>(offset));
+                    const ssize_t got =
+                        pread(copy_.get(), buffer, capacity, static_cast<off_t>(offset));
                     if (got >= 0) {
                         offset += static_cast<std::uint64_t>(got);
                         return static_cast<std::size_t>(got);

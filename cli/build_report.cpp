@@ -203,6 +203,9 @@ ordered_json build_report(const BuildRecord& record) {
         {"path", util::escape_name(record.effective.workspace.string())},
         {"exported", record.outcome.workspace_committed},
         {"bytes", record.outcome.workspace_bytes},
+        {"came_back", record.outcome.workspace_changes ? "changes" : "whole"},
+        {"changed_entries", record.outcome.workspace_changed},
+        {"removed_paths", record.outcome.workspace_removed},
         {"problem", problem ? ordered_json(util::escape_message(*problem)) : ordered_json()}};
     // Names escaped as in the summary: a name from the worker can hold any byte but '/' and NUL.
     ordered_json rejected = ordered_json::array();
@@ -318,7 +321,12 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
     const std::string workspace = util::escape_name(record.effective.workspace.string());
     if (record.outcome.workspace_committed) {
         err << "contractor: workspace: " << workspace << " ("
-            << bytes_text(record.outcome.workspace_bytes) << ")\n";
+            << bytes_text(record.outcome.workspace_bytes);
+        if (record.outcome.workspace_changes) {
+            err << "; only the build's changes came back: " << record.outcome.workspace_changed
+                << " entries, " << record.outcome.workspace_removed << " removed";
+        }
+        err << ")\n";
     } else {
         const auto& problem = record.outcome.workspace_problem;
         err << "contractor: workspace: not exported"

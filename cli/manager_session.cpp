@@ -262,6 +262,9 @@ void ManagerSession::receive_workspace(const SessionPaths& paths, BuildOutcome& 
         outcome.rejected = extracted.rejected;
         outcome.rejected_total = extracted.rejected_total;
         outcome.workspace_bytes = extracted.bytes;
+        outcome.workspace_changes = extracted.changes;
+        outcome.workspace_removed = extracted.removed;
+        outcome.workspace_changed = extracted.changed;
         // The rest of the stream (tar's end padding) is read so the next message is whole.
         char drain[65536];
         while (source(drain, sizeof drain) > 0) {

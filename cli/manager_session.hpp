@@ -32,6 +32,10 @@ struct BuildOutcome {
     std::vector<transfer::Rejected> rejected;     // entries refused on the way in (the first ones)
     std::uint64_t rejected_total = 0;             // all of them
     std::uint64_t workspace_bytes = 0;
+    // Only what the build changed came back (applied to the CLI's copy of the input).
+    bool workspace_changes = false;
+    std::uint64_t workspace_removed = 0; // paths the changes removed
+    std::uint64_t workspace_changed = 0; // entries they carried
     double copy_in_seconds = 0;
     std::uint64_t input_bytes = 0;
 };

@@ -7,14 +7,14 @@
 
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <linux/magic.h>
-#include <csignal>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <unistd.h>
 #include <system_error>
+#include <unistd.h>
 
 namespace contractor::manager {
 
@@ -75,8 +75,7 @@ bool run_step(const std::vector<std::string>& argv) {
     const proc::ProcessResult result = proc::run_process(argv);
     if (!result.succeeded()) {
         util::debug("manager", "the input goes in as a tar stream: " + argv.front() + " " +
-                                   result.describe() + ": " +
-                                   proc::tail_lines(result.output, 3));
+                                   result.describe() + ": " + proc::tail_lines(result.output, 3));
     }
     return result.succeeded();
 }
@@ -137,8 +136,8 @@ void remove_stale_staging(const fs::path& parent) {
         }
         const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
         struct stat status {};
-        if (::kill(pid, 0) == 0 || errno != ESRCH ||
-            lstat(entry.path().c_str(), &status) != 0 || status.st_uid != getuid()) {
+        if (::kill(pid, 0) == 0 || errno != ESRCH || lstat(entry.path().c_str(), &status) != 0 ||
+            status.st_uid != getuid()) {
             continue;
         }
         std::error_code ignored;
@@ -151,7 +150,8 @@ fs::path staging_parent(const fs::path& fallback, std::uint64_t input_bytes) {
     // disk costs seconds to minutes here (ext4 with online discard) against half a second.
     struct statfs memory {};
     if (statfs("/dev/shm", &memory) == 0 && memory.f_type == TMPFS_MAGIC &&
-        static_cast<std::uint64_t>(memory.f_bavail) * memory.f_bsize > 2 * input_bytes + 256 * mebibyte) {
+        static_cast<std::uint64_t>(memory.f_bavail) * memory.f_bsize >
+            2 * input_bytes + 256 * mebibyte) {
         return "/dev/shm";
     }
     return fallback;
@@ -221,10 +221,26 @@ std::optional<std::uint64_t> make_input_filesystem(const fs::path& input, const 
     const std::string group = std::to_string(user.gid);
     // No journal: the worker mounts it read-only. -F: the file is not empty (a boot-time zero
     // MiB, or an earlier stream) and is not a block device.
-    if (!run_step({"unshare", "--map-user=" + id, "--map-group=" + group, "mke2fs", "-q", "-F",
-                   "-t", "ext4", "-O", "^has_journal", "-b", std::to_string(block), "-N",
-                   std::to_string(room->inodes), "-E", "root_owner=" + id + ":" + group, "-d",
-                   folder.string(), image.string(), std::to_string(room->bytes / 1024) + "k"})) {
+    if (!run_step({"unshare",
+                   "--map-user=" + id,
+                   "--map-group=" + group,
+                   "mke2fs",
+                   "-q",
+                   "-F",
+                   "-t",
+                   "ext4",
+                   "-O",
+                   "^has_journal",
+                   "-b",
+                   std::to_string(block),
+                   "-N",
+                   std::to_string(room->inodes),
+                   "-E",
+                   "root_owner=" + id + ":" + group,
+                   "-d",
+                   folder.string(),
+                   image.string(),
+                   std::to_string(room->bytes / 1024) + "k"})) {
         return std::nullopt;
     }
     return room->bytes;
@@ -257,7 +273,8 @@ std::string pack_workspace_command(std::uint64_t device_bytes, std::uint64_t off
     const std::string script =
         std::string("d=$1; seek=$2; shape=$3; out=/run/contractor-changes; ") +
         "rm -rf \"$out\" && mkdir -p \"$out/.contractor-workspace\" || exit 74; "
-        "if [ \"$shape\" = changes ] && python3 -c \"$4\" " + lower_mount + " " + changes_folder +
+        "if [ \"$shape\" = changes ] && python3 -c \"$4\" " +
+        lower_mount + " " + changes_folder +
         "/upper /workspace \"$out\"; then "
         "set -- tar -c -f - --numeric-owner --no-recursion -C \"$out\" "
         ".contractor-workspace/removed -C /workspace --null --verbatim-files-from "

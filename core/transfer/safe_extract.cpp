@@ -191,6 +191,7 @@ void SafeExtractor::apply_removed_list(TarReader& reader) {
         const std::size_t end = std::min(list.find('\0', start), list.size());
         if (end > start) {
             writer_->remove(list.substr(start, end - start));
+            ++result_.removed;
         }
         start = end + 1;
     }
@@ -229,10 +230,14 @@ ExtractResult SafeExtractor::extract(const ByteSource& source) {
     }
     for (; entry != nullptr; entry = reader.next()) {
         writer_->add(reader, entry);
+        ++result_.changed;
     }
     writer_->finish();
+    result_.changes = changes;
     if (changes) {
         result_.bytes = writer_->content_bytes();
+    } else {
+        result_.changed = 0;
     }
     state_ = State::extracted;
     return result_;

@@ -38,6 +38,11 @@ struct ExtractResult {
     std::uint64_t bytes = 0;        // regular-file content written
     std::vector<Rejected> rejected; // the first max_rejected_listed of them
     std::uint64_t rejected_total = 0;
+    // Whether the stream was one of changes applied to the base (extract_base), and then how
+    // many paths it removed and how many entries it carried.
+    bool changes = false;
+    std::uint64_t removed = 0;
+    std::uint64_t changed = 0;
 };
 
 // What an extraction lets through beyond the rules that always hold.

@@ -76,18 +76,23 @@ TEST_CASE("a stream of changes keeps what it does not name, replaces, adds and r
     CHECK(read(target / "out.bin") == std::string(1000, 'o'));
     CHECK_FALSE(fs::exists(fs::symlink_status(target / "src" / "gone.c")));
     CHECK_FALSE(fs::exists(fs::symlink_status(target / "src" / "gone-dir")));
-    CHECK(names_in(target) ==
-          std::set<std::string>{"src", "out.bin", "build",
-                                std::string(transfer::workspace_marker_name)});
+    CHECK(names_in(target) == std::set<std::string>{"src", "out.bin", "build",
+                                                    std::string(transfer::workspace_marker_name)});
     CHECK(result.rejected.empty());
     // The tree's content: kept 4 + changed 3 + added 5 + app 6 + out 1000.
     CHECK(result.bytes == 1018);
+    CHECK(result.changes);
+    CHECK(result.removed == 3);
+    CHECK(result.changed == 5);
 }
 
 TEST_CASE("a whole stream after a base replaces it", "[transfer][changes]") {
     const TemporaryDirectory temporary;
     const fs::path target = temporary.path() / "ws";
-    apply(target, base_tree(), TarBuilder().file("only", "this").finish());
+    const ExtractResult result =
+        apply(target, base_tree(), TarBuilder().file("only", "this").finish());
+    CHECK_FALSE(result.changes);
+    CHECK(result.bytes == 4);
     CHECK(names_in(target) ==
           std::set<std::string>{"only", std::string(transfer::workspace_marker_name)});
 }
@@ -102,8 +107,7 @@ TEST_CASE("without a base, a list of removed paths is a refused marker entry",
                             .file("x", "kept")
                             .finish());
     CHECK(read(target / "x") == "kept");
-    CHECK(reasons_for(result, std::string(transfer::removed_list_name)) ==
-          transfer::marker_reason);
+    CHECK(reasons_for(result, std::string(transfer::removed_list_name)) == transfer::marker_reason);
 }
 
 TEST_CASE("removals stay inside the tree and never go through a symlink", "[transfer][changes]") {
@@ -117,16 +121,16 @@ TEST_CASE("removals stay inside the tree and never go through a symlink", "[tran
                                  .symlink("link", "d")
                                  .file("plain", "p")
                                  .finish();
-    const ExtractResult result = apply(
-        target, base,
-        TarBuilder()
-            .file(std::string(transfer::removed_list_name),
-                  removed({"../ws-sibling", "/etc/passwd", "../outside/victim", "link/in", ".",
-                           "", "link"}))
-            .finish());
+    const ExtractResult result =
+        apply(target, base,
+              TarBuilder()
+                  .file(std::string(transfer::removed_list_name),
+                        removed({"../ws-sibling", "/etc/passwd", "../outside/victim", "link/in",
+                                 ".", "", "link"}))
+                  .finish());
     CHECK(read(temporary.path() / "outside" / "victim") == "v");
     CHECK(read(temporary.path() / "ws-sibling") == "s");
-    CHECK(read(target / "d" / "in") == "i"); // not removed through the link
+    CHECK(read(target / "d" / "in") == "i");                      // not removed through the link
     CHECK_FALSE(fs::exists(fs::symlink_status(target / "link"))); // the link itself goes
     CHECK(read(target / "plain") == "p");
     CHECK(reasons_for(result, "../ws-sibling") == "removal refused: path leaves the workspace");
@@ -167,13 +171,12 @@ TEST_CASE("export-size counts the whole resulting tree; a removal frees what it 
     SECTION("content still held by another link keeps counting") {
         SafeExtractor extractor(temporary.path() / "ws", 1000);
         extractor.extract_base(source_of(base));
-        CHECK_THROWS_AS(
-            extractor.extract(source_of(TarBuilder()
-                                            .file(std::string(transfer::removed_list_name),
-                                                  removed({"linked"}))
-                                            .file("c", std::string(101, 'c'))
-                                            .finish())),
-            transfer::ExportTooLarge);
+        CHECK_THROWS_AS(extractor.extract(source_of(
+                            TarBuilder()
+                                .file(std::string(transfer::removed_list_name), removed({"linked"}))
+                                .file("c", std::string(101, 'c'))
+                                .finish())),
+                        transfer::ExportTooLarge);
     }
     SECTION("a base over the limit is dropped: changes to it are refused as the base was") {
         SafeExtractor extractor(temporary.path() / "ws", 500);
