@@ -106,6 +106,8 @@ for root, dirs, files in os.walk(upper):
     if kind(below.rstrip('/') or '/') != stat.S_IFDIR:
         continue
     for name in sorted(os.listdir(below)):
+        if prefix == '' and name == 'lost+found':
+            continue  # mke2fs's, removed in the overlay at mount: never the input's
         now = kind(os.path.join(merged, prefix + name))
         if now is None or (now != stat.S_IFDIR and kind(os.path.join(below, name)) == stat.S_IFDIR):
             removed.append(prefix + name)
@@ -206,6 +208,12 @@ std::optional<std::uint64_t> make_input_filesystem(const fs::path& input, const 
     // The CLI's stream, with the modes and times it gives; owners come from mke2fs below.
     if (!run_step({"tar", "-x", "-f", input.string(), "-C", folder.string(), "--no-same-owner",
                    "--preserve-permissions", "--delay-directory-restore"})) {
+        return std::nullopt;
+    }
+    // mke2fs -d leaves out a top-level lost+found of the input (it makes its own, which the
+    // worker removes): such an input goes in as a tar stream.
+    if (fs::exists(fs::symlink_status(folder / "lost+found"))) {
+        util::debug("manager", "the input goes in as a tar stream: it has a lost+found");
         return std::nullopt;
     }
     const auto room = room_for(folder);

@@ -15,7 +15,9 @@
 // (contractor_job): the frame protocol (frames.hpp) knows nothing of specs or policies.
 //
 // CLI -> manager: hello, job, then (when the manager asks with "send-input") data frames
-//   carrying the input tar stream and "data-end"; "cancel" at any time after that.
+//   carrying the input tar stream and "data-end" ("base": true when the CLI keeps a copy of
+//   the input, so the workspace may come back as changes to it); "cancel" at any time after
+//   that.
 // manager -> CLI: hello, "status" lines, "phase" (a phase started), "log" frames (build output,
 //   raw bytes, "stream": "stdout"|"stderr"), "send-input", data frames carrying the workspace
 //   tar stream and "data-end" ("aborted": LIMIT-or-"error" when it was cut short), "heartbeat"
