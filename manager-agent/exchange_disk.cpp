@@ -45,7 +45,7 @@ std::string unpack_from_exchange(std::uint64_t device_bytes, std::uint64_t bytes
            " iflag=direct status=none | tar -x -f - -C /workspace --no-same-owner";
 }
 
-std::optional<PackedStream> parse_packed(std::string_view printed) {
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_number_pair(std::string_view printed) {
     while (!printed.empty() && (printed.back() == '\n' || printed.back() == '\r')) {
         printed.remove_suffix(1);
     }
@@ -53,12 +53,20 @@ std::optional<PackedStream> parse_packed(std::string_view printed) {
     if (space == std::string_view::npos) {
         return std::nullopt;
     }
-    const auto bytes = whole_number(printed.substr(0, space));
-    const auto status = whole_number(printed.substr(space + 1));
-    if (!bytes || !status || *status > 255) {
+    const auto first = whole_number(printed.substr(0, space));
+    const auto second = whole_number(printed.substr(space + 1));
+    if (!first || !second) {
         return std::nullopt;
     }
-    return PackedStream{*bytes, static_cast<int>(*status)};
+    return std::pair{*first, *second};
+}
+
+std::optional<PackedStream> parse_packed(std::string_view printed) {
+    const auto numbers = parse_number_pair(printed);
+    if (!numbers || numbers->second > 255) {
+        return std::nullopt;
+    }
+    return PackedStream{numbers->first, static_cast<int>(numbers->second)};
 }
 
 } // namespace contractor::manager

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 // The worker's exchange disk (vm::BootRequest::exchange): a raw file on this side, /dev/vdX in
 // the worker, that carries a workspace's tar stream instead of the worker's sshd. Under TCG
@@ -27,6 +28,10 @@ std::string find_exchange_device(std::uint64_t bytes);
 // Unpacks the first `bytes` of the exchange disk into /workspace (as the SSH user, owners not
 // applied; only reading the device takes sudo). The stream ends with tar's end marker.
 std::string unpack_from_exchange(std::uint64_t device_bytes, std::uint64_t bytes);
+
+// "A B" (and line ends): two whole decimal numbers, as the worker prints them; nullopt for
+// anything else.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_number_pair(std::string_view printed);
 
 // What the pack command printed (input_filesystem.hpp's pack_workspace_command) (the worker's word,
 // bounded by the caller): the stream's size and tar's exit status, or nullopt for anything else.

@@ -3,13 +3,14 @@
 #include "connection/hop.hpp"
 #include "manager-agent/exchange_disk.hpp"
 #include "proc/process.hpp"
+#include "util/leftover.hpp"
 #include "util/log.hpp"
 
 #include <cerrno>
-#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -28,15 +29,6 @@ constexpr std::uint64_t block = 4096;
 // In the worker: the filesystem, and the overlay's upper and work folders on its own disk.
 constexpr const char* lower_mount = "/run/contractor-input";
 constexpr const char* changes_folder = "/var/lib/contractor-changes";
-
-std::optional<unsigned> whole_number(std::string_view text) {
-    unsigned value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
-        return std::nullopt;
-    }
-    return value;
-}
 
 // Room for the folder's contents as ext4 with 4 KiB blocks and no journal: every file's data
 // in whole blocks, a block for each folder and symlink, the inode tables (256 bytes per inode)
@@ -126,20 +118,9 @@ constexpr std::string_view staging_prefix = "contractor-input-";
 void remove_stale_staging(const fs::path& parent) {
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(parent, error)) {
-        const std::string name = entry.path().filename().string();
-        if (name.rfind(staging_prefix, 0) != 0) {
-            continue;
-        }
-        const std::string rest = name.substr(staging_prefix.size());
-        const auto dash = rest.find('-');
-        if (dash == std::string::npos || dash == 0 ||
-            rest.find_first_not_of("0123456789") != dash) {
-            continue;
-        }
-        const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
         struct stat status {};
-        if (::kill(pid, 0) == 0 || errno != ESRCH || lstat(entry.path().c_str(), &status) != 0 ||
-            status.st_uid != getuid()) {
+        if (!util::is_leftover(entry.path().filename().string(), staging_prefix) ||
+            lstat(entry.path().c_str(), &status) != 0 || status.st_uid != getuid()) {
             continue;
         }
         std::error_code ignored;
@@ -166,19 +147,13 @@ std::string worker_user_command() {
 }
 
 std::optional<WorkerUser> parse_worker_user(std::string_view printed) {
-    while (!printed.empty() && (printed.back() == '\n' || printed.back() == '\r')) {
-        printed.remove_suffix(1);
-    }
-    const auto space = printed.find(' ');
-    if (space == std::string_view::npos) {
+    const auto numbers = parse_number_pair(printed);
+    constexpr std::uint64_t largest = std::numeric_limits<unsigned>::max();
+    if (!numbers || numbers->first > largest || numbers->second > largest) {
         return std::nullopt;
     }
-    const auto uid = whole_number(printed.substr(0, space));
-    const auto gid = whole_number(printed.substr(space + 1));
-    if (!uid || !gid) {
-        return std::nullopt;
-    }
-    return WorkerUser{*uid, *gid};
+    return WorkerUser{static_cast<unsigned>(numbers->first),
+                      static_cast<unsigned>(numbers->second)};
 }
 
 std::optional<std::uint64_t> make_input_filesystem(const fs::path& input, const fs::path& scratch,

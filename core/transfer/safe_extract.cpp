@@ -5,6 +5,7 @@
 #include "transfer/tree_writer.hpp"
 #include "transfer/workspace_marker.hpp"
 #include "util/escape.hpp"
+#include "util/leftover.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -103,18 +104,8 @@ std::size_t remove_stale_temporaries(const std::filesystem::path& target) {
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(parent, error)) {
         const std::string name = entry.path().filename().string();
-        if (name.rfind(prefix, 0) != 0) {
-            continue;
-        }
-        const std::string rest = name.substr(prefix.size());
-        const auto dash = rest.find('-');
-        if (dash == std::string::npos || dash == 0 ||
-            rest.find_first_not_of("0123456789") != dash) {
-            continue;
-        }
-        const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
-        if (::kill(pid, 0) == 0 || errno != ESRCH) {
-            continue; // its process still runs (or cannot be told): left alone
+        if (!util::is_leftover(name, prefix)) {
+            continue; // not a temporary folder, or its process still runs: left alone
         }
         remove_tree(parent_fd.get(), name);
         ++removed;

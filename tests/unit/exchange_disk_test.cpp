@@ -30,3 +30,37 @@ TEST_CASE("the worker finds the exchange disk by serial and waits for its size",
     CHECK_THAT(unpack, Contains("tar -x -f - -C /workspace --no-same-owner"));
     CHECK_THAT(pack_workspace_command(1024 * 1024, 0, ExportShape::whole), Contains("conv=fsync"));
 }
+
+TEST_CASE("the worker's user is read strictly", "[exchange]") {
+    const auto user = parse_worker_user("1000 1001\n");
+    REQUIRE(user);
+    CHECK(user->uid == 1000);
+    CHECK(user->gid == 1001);
+    for (const char* bad : {"", "1000", "1000 ", " 1000", "1000 x", "-1 0", "4294967296 0",
+                            "1000  1000", "1000 1000 1000"}) {
+        CHECK_FALSE(parse_worker_user(bad));
+    }
+}
+
+TEST_CASE("the worker mounts the input's filesystem under an overlay, read-only below",
+          "[exchange]") {
+    const std::string mount = mount_input_command(64 * 1024 * 1024, {1000, 1000});
+    CHECK_THAT(mount, Contains("-lt 67108864 ]"));
+    CHECK_THAT(mount, Contains("mount -t ext4 -o ro,noload"));
+    CHECK_THAT(mount, Contains("redirect_dir=off,metacopy=off,index=off,xino=off"));
+    CHECK_THAT(mount, Contains("sh \"$d\" 1000:1000"));
+}
+
+TEST_CASE("copy-out packs after the input's filesystem, whole or as changes", "[exchange]") {
+    const std::string whole =
+        pack_workspace_command(96 * 1024 * 1024, 32 * 1024 * 1024, ExportShape::whole);
+    CHECK_THAT(whole, Contains("sh \"$d\" 32 whole "));
+    CHECK_THAT(whole, Contains("seek=\"$seek\""));
+    const std::string changes =
+        pack_workspace_command(96 * 1024 * 1024, 32 * 1024 * 1024, ExportShape::changes);
+    CHECK_THAT(changes, Contains("sh \"$d\" 32 changes "));
+    // The list of removed paths first, under the marker's name; names from a list never read
+    // as options.
+    CHECK_THAT(changes, Contains(".contractor-workspace/removed -C /workspace --null "
+                                 "--verbatim-files-from"));
+}
