@@ -37,11 +37,11 @@ TEST_CASE("the input's copy becomes the base the changes apply to", "[changes]")
     }
     REQUIRE(extractor.has_base());
     const std::string list = std::string("src/b.c") + '\0';
-    const auto result = extractor.extract(
-        source_of(TarBuilder()
-                      .file(std::string(transfer::removed_list_name), list)
-                      .file("out", "built")
-                      .finish()));
+    const auto result =
+        extractor.extract(source_of(TarBuilder()
+                                        .file(std::string(transfer::removed_list_name), list)
+                                        .file("out", "built")
+                                        .finish()));
     extractor.commit();
     CHECK(result.changes);
     CHECK(read(temporary.path() / "ws" / "src" / "a.c") == std::string(300000, 'a'));
