@@ -3,6 +3,8 @@
 #include "connection/hop.hpp"
 #include "manager-agent/exchange_disk.hpp"
 #include "proc/process.hpp"
+#include "transfer/directory.hpp"
+#include "transfer/handles.hpp"
 #include "util/leftover.hpp"
 #include "util/log.hpp"
 
@@ -10,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <limits>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -113,8 +116,18 @@ write(os.path.join(out, 'changed'), changed)
 
 constexpr std::string_view staging_prefix = "contractor-input-";
 
+// Removes `folder` and everything in it, read-only folders of the input too (remove_all stops
+// at those), never following a symlink.
+void remove_staging(const fs::path& folder) {
+    const transfer::Fd parent(
+        open(folder.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent || transfer::remove_tree(parent.get(), folder.filename()) != 0) {
+        util::debug("manager", "cannot remove all of " + folder.string());
+    }
+}
+
 // Removes the folders that agents killed while making a filesystem left in `parent`: named
-// with the process id, whose process is gone. Never follows a symlink (remove_all).
+// with the process id, whose process is gone.
 void remove_stale_staging(const fs::path& parent) {
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(parent, error)) {
@@ -123,8 +136,7 @@ void remove_stale_staging(const fs::path& parent) {
             lstat(entry.path().c_str(), &status) != 0 || status.st_uid != getuid()) {
             continue;
         }
-        std::error_code ignored;
-        fs::remove_all(entry.path(), ignored);
+        remove_staging(entry.path());
     }
 }
 
@@ -175,10 +187,7 @@ std::optional<std::uint64_t> make_input_filesystem(const fs::path& input, const 
     const fs::path folder = pattern;
     struct RemoveFolder {
         const fs::path& folder;
-        ~RemoveFolder() {
-            std::error_code ignored;
-            fs::remove_all(folder, ignored);
-        }
+        ~RemoveFolder() { remove_staging(folder); }
     } remove_folder{folder};
     // The CLI's stream, with the modes and times it gives; owners come from mke2fs below.
     if (!run_step({"tar", "-x", "-f", input.string(), "-C", folder.string(), "--no-same-owner",
