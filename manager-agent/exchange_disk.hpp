@@ -12,8 +12,10 @@
 // neither side any cryptography. The bytes are the same stream with the same checks: the CLI
 // unpacks the returning one with its safe extractor, and export-size counts all of it.
 //
-// The guest can write no more than the disk's size, which this side sets for each stream (the
-// input's size, then export-size and 1 MiB more), so the file never holds more than one stream.
+// The guest can write no more than the disk's size, which this side sets for each use: the
+// input (a tar stream, or the filesystem of input_filesystem.hpp at the disk's start), then
+// export-size and 1 MiB more after that filesystem for the returning stream. So the file holds
+// at most the input's filesystem and one stream.
 namespace contractor::manager {
 
 // Inputs smaller than this go over SSH as before: the exchange disk costs the worker one

@@ -1,6 +1,8 @@
-// The three phases that move bytes between the CLI and the worker: the input tar stream in,
-// the build's output out (live), the workspace tar stream out. The manager relays bytes; it
-// never unpacks what the worker sends (the CLI does, with its safety checks).
+// The three phases that move bytes between the CLI and the worker: the input in (a tar stream,
+// or a filesystem made here from the CLI's stream), the build's output out (live), the
+// workspace tar stream out (whole, or only the build's changes). The manager unpacks only the
+// CLI's stream; it relays what the worker sends and never unpacks it (the CLI does, with its
+// safety checks).
 #include "connection/hop.hpp"
 #include "gateway/gateway.hpp"
 #include "manager-agent/exchange_disk.hpp"
