@@ -1,6 +1,7 @@
 #include "cli/app.hpp"
 
 #include "cli/command.hpp"
+#include "cli/manual.hpp"
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/escape.hpp"
@@ -91,6 +92,9 @@ int run(int argc, char** argv, Context& context) {
     add_shell_command(app, action);
     add_manager_command(app, action);
     add_cache_command(app, action);
+    add_help_command(app, action);
+    // Set last, so that the verbs do not inherit it.
+    app.footer(exit_codes_text());
 
     try {
         check_command_word(app, argc, argv);

@@ -19,5 +19,7 @@ void add_gc_command(CLI::App& parent, CommandAction& action);
 void add_shell_command(CLI::App& parent, CommandAction& action);
 void add_manager_command(CLI::App& parent, CommandAction& action);
 void add_cache_command(CLI::App& parent, CommandAction& action);
+// `help [VERB...]`: `parent` is the whole program, whose definition it prints.
+void add_help_command(CLI::App& parent, CommandAction& action);
 
 } // namespace contractor::cli

@@ -5,6 +5,7 @@
 #include "spec/config.hpp"
 #include "spec/units.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 #include "virt/accel.hpp"
 #include "virt/libvirt.hpp"
 #include "vm/machine.hpp"
@@ -50,6 +51,7 @@ int run_build(const ImageOptions& options, Context& context) {
     const bool tty = isatty(STDERR_FILENO) == 1;
     context.err << "contractor: image " << recipe.name << ": digest "
                 << image::recipe_digest(recipe, options.includes) << std::endl;
+    util::debug("image", "recipe " + recipe.file.string());
     const auto report = image::build_image(
         recipe, options.includes, cache, [&](const std::string& step, double seconds) {
             // On a terminal the step shows while it runs and is ticked off in place; in a log,
@@ -158,7 +160,7 @@ void add_image_command(CLI::App& parent, CommandAction& action) {
 
     CLI::App* build = image->add_subcommand(
         "build", "Build an image from its recipe (cached: nothing changed, nothing rebuilt)");
-    build->add_option("NAME", options->name, "worker or manager")->required();
+    build->add_option("NAME", options->name, "worker, worker-toolchain or manager")->required();
     build->add_option("--output", options->output, "also copy the disk image to this file");
     build->add_option("--include", options->includes, "an extra Debian package (repeatable)");
     build->callback([options, &action] {

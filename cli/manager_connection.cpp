@@ -3,6 +3,7 @@
 #include "image/cache.hpp"
 #include "managervm/uploads.hpp"
 #include "util/error.hpp"
+#include "util/install_layout.hpp"
 #include "virt/accel.hpp"
 
 #include <chrono>
@@ -23,17 +24,15 @@ constexpr std::chrono::seconds connect_timeout(15);
 } // namespace
 
 fs::path manager_program() {
-    if (const char* explicit_path = std::getenv("CONTRACTOR_MANAGER")) {
-        return explicit_path;
-    }
+    const util::InstallLayout layout = util::install_layout();
     std::error_code error;
-    const fs::path self = fs::read_symlink("/proc/self/exe", error);
-    const fs::path beside = self.parent_path() / "contractor-manager";
-    if (error || !fs::exists(beside)) {
-        throw InfrastructureError("contractor-manager is not installed beside contractor",
-                                  "build both (cmake --build build) or set CONTRACTOR_MANAGER");
+    if (!fs::exists(layout.agent, error)) {
+        throw InfrastructureError(
+            "contractor-manager is not installed at " + layout.agent.string(),
+            layout.build_tree ? "build both: cmake --build build"
+                              : "reinstall contractor, or set CONTRACTOR_MANAGER to the agent");
     }
-    return beside;
+    return layout.agent;
 }
 
 managervm::ManagerVm open_manager(const spec::UserConfig& config, const std::string& connect,

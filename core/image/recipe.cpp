@@ -3,22 +3,15 @@
 #include "spec/field_reader.hpp"
 #include "spec/units.hpp"
 #include "util/error.hpp"
+#include "util/install_layout.hpp"
 #include "yaml/document.hpp"
 
-#include <cstdlib>
 #include <system_error>
-
-#ifndef CONTRACTOR_IMAGES_DIR
-#define CONTRACTOR_IMAGES_DIR "images"
-#endif
 
 namespace contractor::image {
 
 std::filesystem::path recipes_directory() {
-    if (const char* directory = std::getenv("CONTRACTOR_IMAGES_DIR")) {
-        return directory;
-    }
-    return CONTRACTOR_IMAGES_DIR;
+    return util::install_layout().recipes;
 }
 
 Recipe load_recipe(const std::filesystem::path& directory, const std::string& name) {

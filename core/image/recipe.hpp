@@ -26,7 +26,8 @@ struct Recipe {
     bool keep_apt_lists = false;
 };
 
-// The folder with the image recipes: $CONTRACTOR_IMAGES_DIR, else the source tree's images/.
+// The folder with the image recipes: $CONTRACTOR_IMAGES_DIR, else share/contractor/images of the
+// installation, or the source tree's images/ for a program run from its build tree.
 std::filesystem::path recipes_directory();
 
 // Reads images/NAME/recipe.yaml from `directory`. Throws UsageError for an unknown name and
