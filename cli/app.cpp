@@ -92,6 +92,7 @@ int run(int argc, char** argv, Context& context) {
     add_shell_command(app, action);
     add_manager_command(app, action);
     add_cache_command(app, action);
+    add_gitlab_executor_command(app, action);
     add_help_command(app, action);
     // Set last, so that the verbs do not inherit it.
     app.footer(exit_codes_text());

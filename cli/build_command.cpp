@@ -1,5 +1,6 @@
 #include "cli/build_logs.hpp"
 #include "cli/build_report.hpp"
+#include "cli/build_run.hpp"
 #include "cli/command.hpp"
 #include "cli/manager_connection.hpp"
 #include "cli/manager_session.hpp"
@@ -30,25 +31,6 @@ namespace contractor::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct BuildOptions {
-    std::string spec;
-    std::string topology = "nested";
-    std::string connect;
-    std::string accel;
-    std::string report;
-    bool keep_worker = false;
-    // --network-audit: refused attempts are reported, not fatal, and the summary ends with
-    // the `network:` section that would allow what the build tried.
-    bool network_audit = false;
-    // --no-cache: provision afresh even when a provisioned layer exists (the new one replaces
-    // it).
-    bool no_cache = false;
-    // --image, --source, --workspace: the user's own paths instead of the spec's.
-    std::optional<std::string> image;
-    std::optional<std::string> source;
-    std::optional<std::string> workspace;
-};
 
 // What goes into the worker: the saved workspace (without its old src/), then the source
 // tree as src/, without the `exclude` globs, and never the workspace or the worker image.
@@ -227,6 +209,8 @@ void send_worker_image(connection::Hop& manager, const spec::EffectiveSpec& effe
     job.image = copy.entry;
 }
 
+} // namespace
+
 int run_build(const BuildOptions& options, Context& context) {
     const auto started = std::chrono::steady_clock::now();
     const spec::UserConfig config = spec::load_user_config(context.config_location);
@@ -257,6 +241,9 @@ int run_build(const BuildOptions& options, Context& context) {
         context.err << "contractor: " << accel.reason << std::endl;
     }
     protocol::Job job = make_job(effective);
+    if (options.script) {
+        job.build = *options.script;
+    }
     // Inside the manager, the agent decides: a VM level deeper, KVM is rarely there.
     job.accel = nested                            ? protocol::WorkerAccel::manager_decides
                 : accel.accel == virt::Accel::kvm ? protocol::WorkerAccel::kvm
@@ -275,7 +262,10 @@ int run_build(const BuildOptions& options, Context& context) {
     job.pool.size = config.pool.size;
     job.pool.idle = config.pool.idle_seconds;
     job.max_workers = config.max_workers;
-    SessionPaths paths{input_sources(effective), effective.workspace,
+    auto sources = input_sources(effective);
+    sources.back().skip.insert(sources.back().skip.end(), options.leave_out.begin(),
+                               options.leave_out.end());
+    SessionPaths paths{std::move(sources), effective.workspace,
                        effective.limit("export-size").value};
     paths.allow_git = config.export_allow_git;
     if (!fs::is_directory(effective.workspace.parent_path())) {
@@ -363,8 +353,6 @@ int run_build(const BuildOptions& options, Context& context) {
     }
     return outcome.result.value("exit_code", to_int(ExitCode::infrastructure));
 }
-
-} // namespace
 
 void add_build_command(CLI::App& parent, CommandAction& action) {
     auto options = std::make_shared<BuildOptions>();

@@ -19,6 +19,8 @@ void add_gc_command(CLI::App& parent, CommandAction& action);
 void add_shell_command(CLI::App& parent, CommandAction& action);
 void add_manager_command(CLI::App& parent, CommandAction& action);
 void add_cache_command(CLI::App& parent, CommandAction& action);
+// `gitlab-executor config|prepare|run|cleanup`: the GitLab Runner custom executor driver.
+void add_gitlab_executor_command(CLI::App& parent, CommandAction& action);
 // `help [VERB...]`: `parent` is the whole program, whose definition it prints.
 void add_help_command(CLI::App& parent, CommandAction& action);
 

@@ -1,0 +1,41 @@
+#pragma once
+
+#include "cli/context.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace contractor::cli {
+
+// What `contractor build` is asked to do: its command line, and what other commands that run a
+// build (the GitLab executor) set on top.
+struct BuildOptions {
+    std::string spec;
+    std::string topology = "nested";
+    std::string connect;
+    std::string accel;
+    std::string report;
+    bool keep_worker = false;
+    // --network-audit: refused attempts are reported, not fatal, and the summary ends with
+    // the `network:` section that would allow what the build tried.
+    bool network_audit = false;
+    // --no-cache: provision afresh even when a provisioned layer exists (the new one replaces
+    // it).
+    bool no_cache = false;
+    // --image, --source, --workspace: the user's own paths instead of the spec's.
+    std::optional<std::string> image;
+    std::optional<std::string> source;
+    std::optional<std::string> workspace;
+    // Not on the command line: the script to run instead of the spec's `build`, and files of
+    // the source that must not go into the worker (the GitLab executor's job script, and
+    // files that hold the job's token).
+    std::optional<std::string> script;
+    std::vector<std::filesystem::path> leave_out;
+};
+
+// Runs a build end to end and returns its exit code (ExitCode); throws Error as every command.
+int run_build(const BuildOptions& options, Context& context);
+
+} // namespace contractor::cli
