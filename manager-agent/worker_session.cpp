@@ -48,8 +48,8 @@ constexpr std::chrono::seconds channel_patience(300);
 // the host's clock its kernel then spends most of its time in timer interrupts (each LAPIC
 // write is an emulated MMIO exit inside an emulated QEMU) and sshd's login grace runs out
 // mid-handshake. Its clock counts instructions instead: 2^4 ns each, a 62.5 MHz guest whose
-// ticks come per instruction, not per second (measured in README "Nested builds under TCG").
-// Only for TCG: with KVM the guest runs at its own speed.
+// ticks come per instruction, not per second (measured in tests/README.md "Nested builds under
+// TCG"). Only for TCG: with KVM the guest runs at its own speed.
 constexpr unsigned nested_instruction_clock_shift = 4;
 
 std::uint64_t allocated_bytes(const fs::path& file) {

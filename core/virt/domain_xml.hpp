@@ -39,7 +39,7 @@ struct VmDefinition {
     // not restricted, because its gateway connects out for the workers' allowed requests.
     bool restrict_network = true;
     // Under TCG: the guest's clock counts instructions (QEMU -icount shift=N, 2^N ns each)
-    // instead of following the host's clock, see README "Nested builds under TCG".
+    // instead of following the host's clock, see tests/README.md "Nested builds under TCG".
     std::optional<unsigned> instruction_clock_shift;
 };
 

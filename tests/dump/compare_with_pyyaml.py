@@ -4,7 +4,7 @@
 Usage: compare_with_pyyaml.py CONTRACTOR DIR_OR_FILE...
 
 JSON cannot hold everything PyYAML builds, so both sides are compared after the documented
-mapping (README, "contractor dump"): dates and datetimes become their isoformat(), infinities and
+mapping (docs/yaml.md): dates and datetimes become their isoformat(), infinities and
 NaN become the strings ".inf", "-.inf" and ".nan", non-string mapping keys become what
 json.dumps writes for them. Types are compared strictly: True is not 1, 1 is not 1.0.
 """
