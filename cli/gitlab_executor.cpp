@@ -170,22 +170,29 @@ void take_back_project(const fs::path& workspace, const fs::path& project) {
     if (!fs::is_directory(fs::symlink_status(returned))) {
         return; // nothing came back (a crossed limit exports nothing): the project is as it was
     }
+    // Names first: a folder is not changed while it is being read.
+    const auto names_in = [](const fs::path& folder) {
+        std::vector<std::string> names;
+        for (const auto& entry : fs::directory_iterator(folder)) {
+            if (entry.path().filename() != ".git") {
+                names.push_back(entry.path().filename());
+            }
+        }
+        return names;
+    };
     const int project_fd = ::open(project.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (project_fd < 0) {
         throw InfrastructureError("cannot open the project folder " + project.string());
     }
-    for (const auto& entry : fs::directory_iterator(project)) {
-        const std::string name = entry.path().filename();
-        if (name != ".git" && transfer::remove_tree(project_fd, name) != 0) {
+    for (const auto& name : names_in(project)) {
+        if (transfer::remove_tree(project_fd, name) != 0) {
             ::close(project_fd);
-            throw InfrastructureError("cannot clear " + entry.path().string());
+            throw InfrastructureError("cannot clear " + (project / name).string());
         }
     }
     ::close(project_fd);
-    for (const auto& entry : fs::directory_iterator(returned)) {
-        if (entry.path().filename() != ".git") {
-            fs::rename(entry.path(), project / entry.path().filename());
-        }
+    for (const auto& name : names_in(returned)) {
+        fs::rename(returned / name, project / name);
     }
     fs::remove_all(returned);
 }
