@@ -268,6 +268,12 @@ int run_build(const BuildOptions& options, Context& context) {
     SessionPaths paths{std::move(sources), effective.workspace,
                        effective.limit("export-size").value};
     paths.allow_git = config.export_allow_git;
+    if (options.input_ready) {
+        paths.before_input = [&options](std::vector<transfer::PackSource>& input) {
+            const auto more = options.input_ready();
+            input.back().skip.insert(input.back().skip.end(), more.begin(), more.end());
+        };
+    }
     if (!fs::is_directory(effective.workspace.parent_path())) {
         throw UsageError("the workspace's folder " + effective.workspace.parent_path().string() +
                          " does not exist");

@@ -3,6 +3,7 @@
 #include "cli/context.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ struct BuildOptions {
     // files that hold the job's token).
     std::optional<std::string> script;
     std::vector<std::filesystem::path> leave_out;
+    // Called when the worker is ready for its input, before the source is read: returns more
+    // files to leave out (the GitLab executor's holder waits there for the job's sources).
+    std::function<std::vector<std::filesystem::path>()> input_ready;
 };
 
 // Runs a build end to end and returns its exit code (ExitCode); throws Error as every command.

@@ -113,6 +113,45 @@ std::string worker_script(const std::vector<std::string>& commands, const Variab
     return script;
 }
 
+std::string one_worker_script(const std::vector<std::string>& script,
+                              const std::optional<std::vector<std::string>>& after_script,
+                              const Variables& variables, const std::string& marker) {
+    // Each step in a subshell with errexit of its own; the outer script goes on past a failure
+    // to say how the step ended.
+    std::string text = "set +o errexit\n(set -o errexit -o pipefail\n" +
+                       worker_script(script, variables) +
+                       ")\nstatus=$?\nprintf '\\n%s script %d\\n' " +
+                       connection::shell_quote(marker) + " \"$status\"\n";
+    if (after_script) {
+        Variables after = variables;
+        std::erase_if(after, [](const auto& entry) { return entry.first == "CI_JOB_STATUS"; });
+        text += "if [ \"$status\" -eq 0 ]; then CI_JOB_STATUS=success; else CI_JOB_STATUS=failed; "
+                "fi\nexport CI_JOB_STATUS\n(set -o errexit -o pipefail\n" +
+                worker_script(*after_script, after) + ")\nprintf '\\n%s after_script %d\\n' " +
+                connection::shell_quote(marker) + " \"$?\"\n";
+    }
+    return text + "exit \"$status\"\n";
+}
+
+std::optional<std::pair<std::string, int>> parse_marker(std::string_view line,
+                                                        std::string_view marker) {
+    if (!line.starts_with(marker) || line.size() <= marker.size() || line[marker.size()] != ' ') {
+        return std::nullopt;
+    }
+    const std::string_view rest = line.substr(marker.size() + 1);
+    const auto space = rest.find(' ');
+    if (space == std::string_view::npos) {
+        return std::nullopt;
+    }
+    const std::string step(rest.substr(0, space));
+    const std::string_view number = rest.substr(space + 1);
+    if ((step != "script" && step != "after_script") || number.empty() || number.size() > 3 ||
+        number.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return std::make_pair(step, std::stoi(std::string(number)));
+}
+
 std::string bash_command(const std::string& script) {
     return "exec bash -o errexit -o pipefail -c " + connection::shell_quote(script) + "\n";
 }

@@ -44,6 +44,18 @@ Variables worker_variables(const Variables& job_variables, const JobSteps& job,
 // /workspace/src.
 std::string worker_script(const std::vector<std::string>& commands, const Variables& variables);
 
+// The worker's script for a job held in one worker from prepare to cleanup: the job's
+// `script`, a line `MARKER script STATUS`, then (when there is one) `after_script` with
+// CI_JOB_STATUS set from that status and a line `MARKER after_script STATUS`. The build's own
+// exit status is the script's.
+std::string one_worker_script(const std::vector<std::string>& script,
+                              const std::optional<std::vector<std::string>>& after_script,
+                              const Variables& variables, const std::string& marker);
+
+// A line `MARKER STEP STATUS` of one_worker_script: the step and its status.
+std::optional<std::pair<std::string, int>> parse_marker(std::string_view line,
+                                                        std::string_view marker);
+
 // The build command that runs `script` (the spec's build runs under /bin/sh; jobs are bash).
 std::string bash_command(const std::string& script);
 

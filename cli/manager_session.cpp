@@ -300,7 +300,13 @@ BuildOutcome ManagerSession::run(const protocol::Job& job, const SessionPaths& p
     for (;;) {
         protocol::Frame frame = next_frame();
         if (frame.type() == "send-input") {
-            send_input(paths, outcome);
+            if (paths.before_input) {
+                SessionPaths ready = paths;
+                paths.before_input(ready.input);
+                send_input(ready, outcome);
+            } else {
+                send_input(paths, outcome);
+            }
             // Its heartbeats waited while we were sending; the clock starts again.
             last_heard_ = std::chrono::steady_clock::now();
         } else if (frame.type() == "workspace") {

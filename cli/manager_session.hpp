@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -48,6 +49,9 @@ struct SessionPaths {
     // Config `export: {allow-git: true}`: .git folders and files and bare-repository layouts
     // may come back (refused by default: git runs what they configure).
     bool allow_git = false;
+    // Called when the manager asks for the input, before it is packed: may add to it what must
+    // stay out (the GitLab executor waits there for the runner to fetch the sources).
+    std::function<void(std::vector<transfer::PackSource>&)> before_input{};
 };
 
 // Which of the session's output streams are terminals: the build's output shown on one passes

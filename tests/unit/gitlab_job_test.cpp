@@ -131,3 +131,32 @@ TEST_CASE("the project folder must lie in the job's builds_dir", "[gitlab]") {
     CHECK_FALSE(lies_below("/etc", "/r/jobs/7/builds"));
     CHECK_FALSE(lies_below("relative/p", "/r/jobs/7/builds"));
 }
+
+TEST_CASE("one worker runs script then after_script, each saying how it ended", "[gitlab]") {
+    const std::string script =
+        one_worker_script({"echo one", "false", "echo never"},
+                          std::vector<std::string>{"echo \"after $CI_JOB_STATUS\""},
+                          {{"CI_JOB_STATUS", "running"}}, "MARK");
+    const TemporaryDirectory directory;
+    const auto file = directory.write("run.sh", bash_command("cd() { :; }\n" + script));
+    const auto output = directory.path() / "out.txt";
+    const int status = std::system(("sh " + file.string() + " > " + output.string()).c_str());
+    std::ifstream in(output);
+    const std::string text{std::istreambuf_iterator<char>(in), {}};
+    // The build's status is the script's; after_script ran anyway, and knew it failed.
+    CHECK(WEXITSTATUS(status) == 1);
+    CHECK(text == "$ echo one\none\n$ false\n\nMARK script 1\n$ echo \"after $CI_JOB_STATUS\"\n"
+                  "after failed\n\nMARK after_script 0\n");
+    // Without an after_script, only the script's line.
+    CHECK_THAT(one_worker_script({"true"}, std::nullopt, {}, "MARK"), !Contains("after_script"));
+}
+
+TEST_CASE("marker lines are read strictly", "[gitlab]") {
+    CHECK(parse_marker("MARK script 0", "MARK") == std::make_pair(std::string("script"), 0));
+    CHECK(parse_marker("MARK after_script 127", "MARK") ==
+          std::make_pair(std::string("after_script"), 127));
+    for (const char* line : {"MARK script", "MARK script x", "MARK other 0", "MARKscript 0",
+                             "xMARK script 0", "MARK script 1234", "MARK script -1", ""}) {
+        CHECK_FALSE(parse_marker(line, "MARK"));
+    }
+}
