@@ -156,12 +156,13 @@ std::string read_file(const fs::path& file) {
 // writes `holder.json` (how the build ended). Used for jobs whose steps are `script` and, if
 // any, `after_script`; other jobs get a worker per step.
 struct HolderFiles {
-    fs::path output, result, go, offset, script, marker;
+    fs::path output, result, go, offset, script, marker, has_after_script;
 };
 
 HolderFiles holder_files(const fs::path& job) {
-    return {job / "holder.out",   job / "holder.json",   job / "go",
-            job / "relay.offset", job / "worker-script", job / "marker"};
+    return {job / "holder.out",      job / "holder.json",   job / "go",
+            job / "relay.offset",    job / "worker-script", job / "marker",
+            job / "has-after-script"};
 }
 
 // The job's `script` and `after_script` when those are all its steps.
@@ -465,6 +466,9 @@ int prepare(const ExecutorOptions& options, Context& context) {
         const HolderFiles files = holder_files(job);
         const std::string marker = "contractor-step-" + util::random_hex(16);
         write_atomically(files.marker, marker);
+        if (one->second) {
+            write_atomically(files.has_after_script, "");
+        }
         write_atomically(files.script,
                          gitlab::one_worker_script(
                              one->first, one->second,
@@ -504,7 +508,7 @@ int run_stage(const ExecutorOptions& options, Context& context) {
     const HolderFiles files = holder_files(job);
     if (fs::exists(files.marker)) {
         const fs::path project = environment("CUSTOM_ENV_CI_PROJECT_DIR");
-        const bool has_after = read_file(files.script).find(" after_script ") != std::string::npos;
+        const bool has_after = fs::exists(files.has_after_script);
         if (*step == "script") {
             write_atomically(files.go, "");
             const Relayed relayed = relay(job, "script", has_after, context);
