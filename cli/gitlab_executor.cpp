@@ -338,6 +338,17 @@ Relayed relay(const fs::path& job, const std::string& step, bool stop_at_step, C
             }
             context.out << line << '\n';
         }
+        // A line longer than any marker line is the build's own output: shown as it comes, so
+        // that this buffer stays bounded whatever the build prints.
+        if (pending.size() > block.size()) {
+            if (held_empty) {
+                context.out << '\n';
+                held_empty = false;
+            }
+            context.out << pending;
+            offset += pending.size();
+            pending.clear();
+        }
         context.out << std::flush;
         if (got > 0) {
             continue;
