@@ -3,20 +3,20 @@
 //
 // The runner's own stages (prepare_script, get_sources, caches, artifacts,
 // cleanup_file_variables) need its tools and the job token: they run here, on the runner's
-// host, in the job's builds_dir. The job's steps (script, after_script, step_*) run in a worker
-// through `contractor build`, under the runner administrator's spec and config: each step a
-// build whose source is the project folder and whose script is the step's commands, rebuilt
-// from the job (the runner's script for the stage exports the job token; it never goes in).
-// What the step left in the project folder comes back through contractor's checked export.
+// host, in the job's builds_dir. The job's steps run in a worker, under the runner
+// administrator's spec and config, rebuilt from the job (the runner's script for a stage
+// exports the job token; it never goes in): a job of `script` and `after_script` in one worker
+// held from prepare to cleanup (gitlab_holder.hpp), any other job with a `contractor build` per
+// step. What the steps left in the project folder comes back through the checked export.
 #include "cli/build_run.hpp"
 #include "cli/command.hpp"
+#include "cli/gitlab_holder.hpp"
 #include "cli/gitlab_job.hpp"
 #include "image/cache.hpp"
 #include "spec/config.hpp"
 #include "spec/effective.hpp"
 #include "spec/spec.hpp"
 #include "transfer/directory.hpp"
-#include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/text.hpp"
 #include "virt/libvirt.hpp"
@@ -26,7 +26,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -34,7 +33,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -139,32 +137,6 @@ gitlab::Variables job_variables() {
     return variables;
 }
 
-std::string read_file(const fs::path& file) {
-    std::ifstream in(file);
-    if (!in) {
-        throw InfrastructureError("cannot read " + file.string());
-    }
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
-// One worker from prepare to cleanup (docs/gitlab.md): `prepare` starts a holder, a detached
-// `contractor gitlab-executor hold` that runs the job's build; the worker boots and provisions
-// while the runner fetches the sources, and takes them when the `run` of the job's script
-// says they are there (the file `go`). The job's script and after_script run in that one
-// worker; the holder writes everything the build prints to `holder.out`, and the `run` of
-// each step relays it to the runner up to the line that says the step ended. At the end it
-// writes `holder.json` (how the build ended). Used for jobs whose steps are `script` and, if
-// any, `after_script`; other jobs get a worker per step.
-struct HolderFiles {
-    fs::path output, result, go, offset, script, marker, has_after_script;
-};
-
-HolderFiles holder_files(const fs::path& job) {
-    return {job / "holder.out",      job / "holder.json",   job / "go",
-            job / "relay.offset",    job / "worker-script", job / "marker",
-            job / "has-after-script"};
-}
-
 // The job's `script` and `after_script` when those are all its steps.
 std::optional<std::pair<std::vector<std::string>, std::optional<std::vector<std::string>>>>
 one_worker_steps(const gitlab::JobSteps& job) {
@@ -183,204 +155,6 @@ one_worker_steps(const gitlab::JobSteps& job) {
         return std::nullopt;
     }
     return std::make_pair(*script, after);
-}
-
-void write_atomically(const fs::path& file, const std::string& text) {
-    const fs::path partial = file.string() + ".partial";
-    std::ofstream(partial) << text;
-    fs::rename(partial, file);
-}
-
-// Starts the holder in a session of its own (the runner's SIGTERM to a stage's process group
-// does not reach it; `run` passes a cancel on, `cleanup` ends it).
-void start_holder(const ExecutorOptions& options, const fs::path& job) {
-    std::error_code error;
-    const fs::path self = fs::read_symlink("/proc/self/exe", error);
-    std::vector<std::string> words = {self.string()};
-    if (!options.config.empty()) {
-        words.insert(words.end(), {"--config", options.config});
-    }
-    words.insert(words.end(), {"gitlab-executor", "--spec", options.spec, "--topology",
-                               options.topology, "--root", jobs_root(options).string(), "hold"});
-    std::vector<char*> argv;
-    for (auto& word : words) {
-        argv.push_back(word.data());
-    }
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attributes);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    const std::string log = (job / "holder.err").string();
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
-    pid_t pid = 0;
-    const int failed = posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attributes);
-    if (failed != 0) {
-        throw InfrastructureError("cannot start the job's holder: " +
-                                  std::string(std::strerror(failed)));
-    }
-}
-
-// The holder: the job's build, its output into holder.out, how it ended into holder.json.
-int hold(const ExecutorOptions& options, Context& context) {
-    const fs::path job = job_folder(options);
-    const HolderFiles files = holder_files(job);
-    vm::write_lease(job, vm::lease_for_this_process(vm::LeaseKind::build));
-    std::ofstream output(files.output, std::ios::app);
-    output << std::unitbuf;
-    Context held{context.config_location, output, output};
-    BuildOptions build;
-    build.spec = options.spec;
-    build.topology = options.topology;
-    build.source = environment("CUSTOM_ENV_CI_PROJECT_DIR");
-    build.workspace = (job / "workspace").string();
-    build.report = (job / "report.json").string();
-    build.script = gitlab::bash_command(read_file(files.script));
-    const std::string token = environment("CUSTOM_ENV_CI_JOB_TOKEN");
-    build.input_ready = [&files, &output, &build, token] {
-        // The sources are there when the job's script is about to run; the job's timeout
-        // bounds the wait (the watchdog runs meanwhile).
-        while (!fs::exists(files.go)) {
-            if (util::cancel_requested()) {
-                throw Interrupted(util::cancel_signal());
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        const auto holding = gitlab::files_holding(*build.source, token);
-        for (const auto& file : holding) {
-            output << "contractor: not sent into the worker (it holds the job token): "
-                   << file.lexically_relative(*build.source).string() << std::endl;
-        }
-        return holding;
-    };
-    nlohmann::json result = {{"contractor_exit", to_int(ExitCode::infrastructure)}};
-    try {
-        result["contractor_exit"] = run_build(build, held);
-    } catch (const Interrupted& interrupted) {
-        output << "contractor: " << interrupted.what() << "; cleaned up" << std::endl;
-        result["contractor_exit"] = 128 + interrupted.signal();
-    } catch (const Error& error) {
-        output << "contractor: error: " << error.what()
-               << (error.hint().empty() ? "" : " (" + error.hint() + ")") << std::endl;
-        result["contractor_exit"] = to_int(error.exit_code());
-    } catch (const std::exception& error) {
-        output << "contractor: error: " << error.what() << std::endl;
-    }
-    try {
-        result["build_exit_status"] =
-            nlohmann::json::parse(read_file(build.report)).value("build_exit_status", -1);
-    } catch (const std::exception&) {
-        result["build_exit_status"] = -1;
-    }
-    write_atomically(files.result, result.dump());
-    return 0;
-}
-
-// What a relay saw: the end of a step (its status), or the holder's end.
-struct Relayed {
-    std::optional<int> step_status;
-    std::optional<nlohmann::json> holder_result;
-};
-
-// Copies holder.out to this process's stdout from the saved offset, without the marker lines,
-// until the line saying `step` ended (when `stop_at_step`) or the holder's end. A cancel of this
-// stage (SIGTERM from the runner) is passed on to the holder, whose build then stops.
-Relayed relay(const fs::path& job, const std::string& step, bool stop_at_step, Context& context) {
-    const HolderFiles files = holder_files(job);
-    const std::string marker = read_file(files.marker);
-    std::uintmax_t offset = 0;
-    if (fs::exists(files.offset)) {
-        offset = std::stoull(read_file(files.offset));
-    }
-    std::ifstream in(files.output, std::ios::binary);
-    in.seekg(static_cast<std::streamoff>(offset));
-    std::string pending;
-    Relayed relayed;
-    bool cancel_passed = false;
-    bool held_empty = false;
-    for (;;) {
-        std::array<char, 65536> block{};
-        in.read(block.data(), block.size());
-        const auto got = in.gcount();
-        in.clear();
-        pending.append(block.data(), static_cast<std::size_t>(got));
-        std::size_t end;
-        while ((end = pending.find('\n')) != std::string::npos) {
-            const std::string line = pending.substr(0, end);
-            pending.erase(0, end + 1);
-            offset += end + 1;
-            // The empty line the marker's own newline makes goes with it.
-            if (held_empty) {
-                held_empty = false;
-                if (!gitlab::parse_marker(line, marker)) {
-                    context.out << '\n';
-                }
-            }
-            if (line.empty()) {
-                held_empty = true;
-                continue;
-            }
-            if (const auto ended = gitlab::parse_marker(line, marker)) {
-                if (ended->first == step) {
-                    relayed.step_status = ended->second;
-                    if (stop_at_step) {
-                        write_atomically(files.offset, std::to_string(offset));
-                        context.out << std::flush;
-                        return relayed;
-                    }
-                }
-                continue;
-            }
-            context.out << line << '\n';
-        }
-        // A line longer than any marker line is the build's own output: shown as it comes, so
-        // that this buffer stays bounded whatever the build prints.
-        if (pending.size() > block.size()) {
-            if (held_empty) {
-                context.out << '\n';
-                held_empty = false;
-            }
-            context.out << pending;
-            offset += pending.size();
-            pending.clear();
-        }
-        context.out << std::flush;
-        if (got > 0) {
-            continue;
-        }
-        if (fs::exists(files.result)) {
-            // Everything it wrote is in the file before the result is.
-            in.read(block.data(), block.size());
-            if (in.gcount() > 0) {
-                pending.append(block.data(), static_cast<std::size_t>(in.gcount()));
-                in.clear();
-                continue;
-            }
-            context.out << pending << std::flush;
-            relayed.holder_result = nlohmann::json::parse(read_file(files.result), nullptr, false);
-            return relayed;
-        }
-        if (util::cancel_requested() && !cancel_passed) {
-            if (const auto lease = vm::read_lease(job); lease && vm::holder_alive(*lease)) {
-                ::kill(lease->owner, SIGTERM);
-            }
-            cancel_passed = true;
-        }
-        if (const auto lease = vm::read_lease(job); !lease || !vm::holder_alive(*lease)) {
-            if (!fs::exists(files.result)) {
-                throw InfrastructureError("the job's holder ended without saying how its build "
-                                          "ended (see " +
-                                          (job / "holder.err").string() + ")");
-            }
-            continue;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
 }
 
 // Runs one of the runner's own scripts on this host with bash, in this process group (the
@@ -466,7 +240,7 @@ int prepare(const ExecutorOptions& options, Context& context) {
                       {std::nullopt, (job / "builds").string(), (job / "workspace").string(),
                        fs::current_path()});
     const gitlab::JobSteps steps =
-        gitlab::parse_job_response(read_file(environment("JOB_RESPONSE_FILE")));
+        gitlab::parse_job_response(gitlab::read_text(environment("JOB_RESPONSE_FILE")));
     if (const auto one = one_worker_steps(steps)) {
         const fs::path project = environment("CUSTOM_ENV_CI_PROJECT_DIR");
         if (!gitlab::lies_below(project, job / "builds")) {
@@ -474,19 +248,27 @@ int prepare(const ExecutorOptions& options, Context& context) {
                                       "' is not in this job's builds_dir");
         }
         fs::create_directories(project);
-        const HolderFiles files = holder_files(job);
+        const gitlab::HolderFiles files = gitlab::holder_files(job);
         const std::string marker = "contractor-step-" + util::random_hex(16);
-        write_atomically(files.marker, marker);
+        gitlab::write_text_atomically(files.marker, marker);
         if (one->second) {
-            write_atomically(files.has_after_script, "");
+            gitlab::write_text_atomically(files.has_after_script, "");
         }
-        write_atomically(files.script,
-                         gitlab::one_worker_script(
-                             one->first, one->second,
-                             gitlab::worker_variables(job_variables(), steps,
-                                                      environment("CUSTOM_ENV_CI_JOB_TOKEN")),
-                             marker));
-        start_holder(options, job);
+        gitlab::write_text_atomically(
+            files.script, gitlab::one_worker_script(
+                              one->first, one->second,
+                              gitlab::worker_variables(job_variables(), steps,
+                                                       environment("CUSTOM_ENV_CI_JOB_TOKEN")),
+                              marker));
+        std::error_code ignored;
+        std::vector<std::string> holder = {fs::read_symlink("/proc/self/exe", ignored).string()};
+        if (!options.config.empty()) {
+            holder.insert(holder.end(), {"--config", options.config});
+        }
+        holder.insert(holder.end(),
+                      {"gitlab-executor", "--spec", options.spec, "--topology", options.topology,
+                       "--root", jobs_root(options).string(), "hold"});
+        gitlab::start_holder(std::move(holder), job / "holder.err");
         // The holder's lease says it runs; `run` and `cleanup` find it there.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         while (!vm::read_lease(job)) {
@@ -516,13 +298,13 @@ int run_stage(const ExecutorOptions& options, Context& context) {
     if (!step) {
         return finish_stage(gitlab::stage_exit_of_host_script(run_on_host(options.script)));
     }
-    const HolderFiles files = holder_files(job);
+    const gitlab::HolderFiles files = gitlab::holder_files(job);
     if (fs::exists(files.marker)) {
         const fs::path project = environment("CUSTOM_ENV_CI_PROJECT_DIR");
         const bool has_after = fs::exists(files.has_after_script);
         if (*step == "script") {
-            write_atomically(files.go, "");
-            const Relayed relayed = relay(job, "script", has_after, context);
+            gitlab::write_text_atomically(files.go, "");
+            const gitlab::Relayed relayed = gitlab::relay(job, "script", has_after, context);
             if (!relayed.holder_result) {
                 return finish_stage(gitlab::stage_exit_of_host_script(*relayed.step_status));
             }
@@ -532,7 +314,7 @@ int run_stage(const ExecutorOptions& options, Context& context) {
                                             relayed.holder_result->value("build_exit_status", -1)));
         }
         if (*step == "after_script" && fs::exists(files.offset)) {
-            const Relayed relayed = relay(job, "after_script", false, context);
+            const gitlab::Relayed relayed = gitlab::relay(job, "after_script", false, context);
             take_back_project(job / "workspace", project);
             if (relayed.step_status) {
                 return finish_stage(gitlab::stage_exit_of_host_script(*relayed.step_status));
@@ -545,7 +327,7 @@ int run_stage(const ExecutorOptions& options, Context& context) {
         // after_script gets a worker of its own.
     }
     const gitlab::JobSteps steps =
-        gitlab::parse_job_response(read_file(environment("JOB_RESPONSE_FILE")));
+        gitlab::parse_job_response(gitlab::read_text(environment("JOB_RESPONSE_FILE")));
     const auto found = std::find_if(steps.steps.begin(), steps.steps.end(),
                                     [&](const auto& entry) { return entry.first == *step; });
     if (found == steps.steps.end()) {
@@ -577,7 +359,7 @@ int run_stage(const ExecutorOptions& options, Context& context) {
     int build_exit_status = -1;
     try {
         build_exit_status =
-            nlohmann::json::parse(read_file(build.report)).value("build_exit_status", -1);
+            nlohmann::json::parse(gitlab::read_text(build.report)).value("build_exit_status", -1);
     } catch (const std::exception&) {
     }
     return finish_stage(gitlab::stage_exit_of_build(contractor_exit, build_exit_status));
@@ -685,7 +467,15 @@ void add_gitlab_executor_command(CLI::App& parent, CommandAction& action) {
         ->group("")
         ->callback([options, &action] {
             action = [options](Context& context) {
-                return hold(*options, context);
+                const fs::path job = job_folder(*options);
+                BuildOptions build;
+                build.spec = options->spec;
+                build.topology = options->topology;
+                build.source = environment("CUSTOM_ENV_CI_PROJECT_DIR");
+                build.workspace = (job / "workspace").string();
+                build.report = (job / "report.json").string();
+                return gitlab::hold(job, std::move(build), environment("CUSTOM_ENV_CI_JOB_TOKEN"),
+                                    context);
             };
         });
     executor->add_subcommand("cleanup", "Remove the job's folders and any worker left behind")
