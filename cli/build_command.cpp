@@ -269,8 +269,9 @@ int run_build(const BuildOptions& options, Context& context) {
                        effective.limit("export-size").value};
     paths.allow_git = config.export_allow_git;
     if (options.input_ready) {
-        paths.before_input = [&options](std::vector<transfer::PackSource>& input) {
-            const auto more = options.input_ready();
+        const auto deadline = started + std::chrono::seconds(effective.limit("timeout").value);
+        paths.before_input = [&options, deadline](std::vector<transfer::PackSource>& input) {
+            const auto more = options.input_ready(deadline);
             input.back().skip.insert(input.back().skip.end(), more.begin(), more.end());
         };
     }

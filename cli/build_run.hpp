@@ -2,6 +2,7 @@
 
 #include "cli/context.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -34,9 +35,11 @@ struct BuildOptions {
     // files that hold the job's token).
     std::optional<std::string> script;
     std::vector<std::filesystem::path> leave_out;
-    // Called when the worker is ready for its input, before the source is read: returns more
-    // files to leave out (the GitLab executor's holder waits there for the job's sources).
-    std::function<std::vector<std::filesystem::path>()> input_ready;
+    // Called when the worker is ready for its input, before the source is read, with the
+    // moment the build's `timeout` runs out: returns more files to leave out (the GitLab
+    // executor's holder waits there for the job's sources, no later than that moment).
+    std::function<std::vector<std::filesystem::path>(std::chrono::steady_clock::time_point)>
+        input_ready;
 };
 
 // Runs a build end to end and returns its exit code (ExitCode); throws Error as every command.

@@ -17,7 +17,9 @@
 #include "spec/effective.hpp"
 #include "spec/spec.hpp"
 #include "transfer/directory.hpp"
+#include "transfer/handles.hpp"
 #include "util/error.hpp"
+#include "util/private_file.hpp"
 #include "util/text.hpp"
 #include "virt/libvirt.hpp"
 #include "vm/lease.hpp"
@@ -51,7 +53,6 @@ namespace fs = std::filesystem;
 namespace {
 
 struct ExecutorOptions {
-    std::string config; // the --config the driver was given, for the holder
     std::string spec;
     std::string topology = "nested";
     std::string root;
@@ -197,17 +198,16 @@ void take_back_project(const fs::path& workspace, const fs::path& project) {
         }
         return names;
     };
-    const int project_fd = ::open(project.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (project_fd < 0) {
+    const transfer::Fd project_fd(
+        ::open(project.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!project_fd) {
         throw InfrastructureError("cannot open the project folder " + project.string());
     }
     for (const auto& name : names_in(project)) {
-        if (transfer::remove_tree(project_fd, name) != 0) {
-            ::close(project_fd);
+        if (transfer::remove_tree(project_fd.get(), name) != 0) {
             throw InfrastructureError("cannot clear " + (project / name).string());
         }
     }
-    ::close(project_fd);
     for (const auto& name : names_in(returned)) {
         fs::rename(returned / name, project / name);
     }
@@ -250,11 +250,11 @@ int prepare(const ExecutorOptions& options, Context& context) {
         fs::create_directories(project);
         const gitlab::HolderFiles files = gitlab::holder_files(job);
         const std::string marker = "contractor-step-" + util::random_hex(16);
-        gitlab::write_text_atomically(files.marker, marker);
+        util::write_private_file(files.marker, marker);
         if (one->second) {
-            gitlab::write_text_atomically(files.has_after_script, "");
+            util::write_private_file(files.has_after_script, "");
         }
-        gitlab::write_text_atomically(
+        util::write_private_file(
             files.script, gitlab::one_worker_script(
                               one->first, one->second,
                               gitlab::worker_variables(job_variables(), steps,
@@ -262,8 +262,8 @@ int prepare(const ExecutorOptions& options, Context& context) {
                               marker));
         std::error_code ignored;
         std::vector<std::string> holder = {fs::read_symlink("/proc/self/exe", ignored).string()};
-        if (!options.config.empty()) {
-            holder.insert(holder.end(), {"--config", options.config});
+        if (context.config_location.explicit_file) {
+            holder.insert(holder.end(), {"--config", *context.config_location.explicit_file});
         }
         holder.insert(holder.end(),
                       {"gitlab-executor", "--spec", options.spec, "--topology", options.topology,
@@ -303,7 +303,7 @@ int run_stage(const ExecutorOptions& options, Context& context) {
         const fs::path project = environment("CUSTOM_ENV_CI_PROJECT_DIR");
         const bool has_after = fs::exists(files.has_after_script);
         if (*step == "script") {
-            gitlab::write_text_atomically(files.go, "");
+            util::write_private_file(files.go, "");
             const gitlab::Relayed relayed = gitlab::relay(job, "script", has_after, context);
             if (!relayed.holder_result) {
                 return finish_stage(gitlab::stage_exit_of_host_script(*relayed.step_status));
@@ -380,10 +380,10 @@ int cleanup(const ExecutorOptions& options, Context& context) {
             ::kill(lease->owner, SIGKILL);
         }
     }
-    const int jobs_fd = ::open((job.parent_path()).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (jobs_fd >= 0) {
-        const int error = transfer::remove_tree(jobs_fd, job.filename());
-        ::close(jobs_fd);
+    if (const transfer::Fd jobs(
+            ::open(job.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        jobs) {
+        const int error = transfer::remove_tree(jobs.get(), job.filename());
         if (error != 0 && error != ENOENT) {
             throw InfrastructureError("cannot remove " + job.string() + ": " +
                                       std::strerror(error));
@@ -448,12 +448,7 @@ void add_gitlab_executor_command(CLI::App& parent, CommandAction& action) {
     executor->add_subcommand("prepare", "Check the spec and config, make the job's folders")
         ->callback([options, needs_spec, &action] {
             needs_spec();
-            action = as_stage([options](Context& context) {
-                if (context.config_location.explicit_file) {
-                    options->config = *context.config_location.explicit_file;
-                }
-                return prepare(*options, context);
-            });
+            action = as_stage([options](Context& context) { return prepare(*options, context); });
         });
     CLI::App* run = executor->add_subcommand(
         "run", "Run one stage: the runner's own on this host, the job's steps in a worker");

@@ -4,6 +4,7 @@
 #include "util/cancel.hpp"
 #include "util/error.hpp"
 #include "util/exit_code.hpp"
+#include "util/private_file.hpp"
 #include "vm/lease.hpp"
 
 #include <array>
@@ -33,12 +34,6 @@ std::string read_text(const fs::path& file) {
         throw InfrastructureError("cannot read " + file.string());
     }
     return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_text_atomically(const fs::path& file, const std::string& text) {
-    const fs::path partial = file.string() + ".partial";
-    std::ofstream(partial) << text;
-    fs::rename(partial, file);
 }
 
 void start_holder(std::vector<std::string> words, const fs::path& log_file) {
@@ -73,12 +68,18 @@ int hold(const fs::path& job, BuildOptions build, const std::string& token, Cont
     output << std::unitbuf;
     Context held{context.config_location, output, output};
     build.script = bash_command(read_text(files.script));
-    build.input_ready = [&files, &output, &build, token] {
-        // The sources are there when the job's script is about to run; the job's timeout
-        // bounds the wait (the watchdog runs meanwhile).
+    build.input_ready = [&files, &output, &build, token](auto deadline) {
+        // The sources are there when the job's script is about to run; the build's timeout
+        // bounds the wait (the agent's watchdog counts it too).
         while (!fs::exists(files.go)) {
             if (util::cancel_requested()) {
                 throw Interrupted(util::cancel_signal());
+            }
+            if (std::chrono::steady_clock::now() > deadline) {
+                throw Error("limit exceeded: timeout: the job's sources did not arrive within "
+                            "the build's timeout",
+                            "the timeout counts from prepare: raise 'timeout' in the spec",
+                            ExitCode::limit_exceeded);
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
@@ -108,7 +109,7 @@ int hold(const fs::path& job, BuildOptions build, const std::string& token, Cont
     } catch (const std::exception&) {
         result["build_exit_status"] = -1;
     }
-    write_text_atomically(files.result, result.dump());
+    util::write_private_file(files.result, result.dump());
     return 0;
 }
 
@@ -151,7 +152,7 @@ Relayed relay(const fs::path& job, const std::string& step, bool stop_at_step, C
                 if (ended->first == step) {
                     relayed.step_status = ended->second;
                     if (stop_at_step) {
-                        write_text_atomically(files.offset, std::to_string(offset));
+                        util::write_private_file(files.offset, std::to_string(offset));
                         context.out << std::flush;
                         return relayed;
                     }

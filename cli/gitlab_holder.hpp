@@ -26,10 +26,9 @@ struct HolderFiles {
 };
 HolderFiles holder_files(const std::filesystem::path& job);
 
-// A small file's text; throws InfrastructureError when it cannot be read.
+// A small file's text; throws InfrastructureError when it cannot be read. (The files are
+// written with util::write_private_file: a reader sees all of one or nothing.)
 std::string read_text(const std::filesystem::path& file);
-// Writes `text` beside `file` and renames it over: a reader sees all of it or nothing.
-void write_text_atomically(const std::filesystem::path& file, const std::string& text);
 
 // Starts `argv` (the holder's command line) in a session of its own, stdin from /dev/null, its
 // output into `log`: the runner's SIGTERM to a stage's process group does not reach it; `run`
@@ -38,7 +37,8 @@ void start_holder(std::vector<std::string> argv, const std::filesystem::path& lo
 
 // The holder's life: writes its lease into `job`, runs `build` (its spec, topology, source,
 // workspace and report set by the caller; its script is the job's file `worker-script`), whose
-// input waits for the file `go` and leaves out the project's files that hold `token`; its
+// input waits for the file `go` (no longer than the build's `timeout`: then the build ends as
+// limit-exceeded, limit `timeout`) and leaves out the project's files that hold `token`; its
 // output goes to holder.out, how it ended to holder.json.
 int hold(const std::filesystem::path& job, BuildOptions build, const std::string& token,
          Context& context);

@@ -1,6 +1,7 @@
 #include "cli/gitlab_job.hpp"
 
 #include "connection/hop.hpp"
+#include "transfer/handles.hpp"
 #include "util/error.hpp"
 #include "util/exit_code.hpp"
 
@@ -191,8 +192,8 @@ std::vector<fs::path> files_holding(const fs::path& root, std::string_view needl
         if (!walk->is_regular_file(error) || walk->is_symlink(error)) {
             continue;
         }
-        const int fd = ::open(walk->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
+        const transfer::Fd fd(::open(walk->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd) {
             // Unreadable here is unreadable for the copy into the worker too.
             continue;
         }
@@ -202,7 +203,7 @@ std::vector<fs::path> files_holding(const fs::path& root, std::string_view needl
         std::array<char, 1 << 16> block{};
         bool holds = false;
         for (;;) {
-            const ssize_t got = ::read(fd, block.data(), block.size());
+            const ssize_t got = ::read(fd.get(), block.data(), block.size());
             if (got <= 0) {
                 break;
             }
@@ -213,7 +214,6 @@ std::vector<fs::path> files_holding(const fs::path& root, std::string_view needl
             }
             window.erase(0, window.size() - std::min(window.size(), needle.size() - 1));
         }
-        ::close(fd);
         if (holds) {
             found.push_back(walk->path());
         }
