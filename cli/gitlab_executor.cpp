@@ -158,8 +158,10 @@ one_worker_steps(const gitlab::JobSteps& job) {
     return std::make_pair(*script, after);
 }
 
-// Runs one of the runner's own scripts on this host with bash, in this process group (the
-// runner's SIGTERM to the group reaches it); returns its exit status, or -1 when it was killed.
+// Runs one of the runner's own scripts on this host with bash, in this process group, so that
+// the runner's SIGTERM to the group reaches it and its grace time applies (proc::run_process
+// gives a child a group of its own and kills that group at once on a cancel); returns its exit
+// status, or -1 when it was killed.
 int run_on_host(const std::string& script) {
     std::vector<std::string> words = {"/bin/bash", script};
     std::vector<char*> argv;
