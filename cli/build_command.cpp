@@ -193,6 +193,8 @@ void send_worker_image(connection::Hop& manager, const spec::EffectiveSpec& effe
                              "build it with 'contractor image build " + job.image + "'");
         }
     }
+    // The manager checks them before every boot (an entry from an older contractor has none).
+    cache.record_boot_digests(*entry);
     const std::string name = entry->name + "-" + entry->digest;
     const auto copy =
         managervm::install_image(manager, *entry, copy_progress(err, "worker image " + name));
@@ -252,7 +254,8 @@ int run_build(const BuildOptions& options, Context& context) {
     // host.contractor.internal: this machine's loopback, as the gateway reaches it. QEMU's
     // user network maps 10.0.2.2 to the host's 127.0.0.1 for the manager VM.
     job.contractor_host_address = nested ? "10.0.2.2" : "127.0.0.1";
-    job.on_violation = options.network_audit || config.on_violation == spec::OnViolation::warn
+    job.on_violation = options.network_audit ? protocol::OnViolation::audit
+                       : config.on_violation == spec::OnViolation::warn
                            ? protocol::OnViolation::warn
                            : protocol::OnViolation::fail;
     job.upstream_proxy = nested ? proxy_seen_from_manager(config.proxy) : config.proxy;

@@ -279,6 +279,22 @@ void print_summary(std::ostream& err, const BuildRecord& record) {
                 << (count > 1 ? " (" + std::to_string(count) + " times)" : std::string()) << "\n";
         }
     }
+    for (const auto& attempt : network.value("direct", nlohmann::json::array())) {
+        const auto count = attempt.value("count", 1ULL);
+        const std::string transport = text(attempt, "transport");
+        err << "contractor: blocked: " << transport << " to "
+            << util::escape_name(attempt.value("address", ""))
+            << (transport == "icmp" ? std::string()
+                                    : ":" + std::to_string(attempt.value("port", 0)))
+            << " while " << (text(attempt, "phase") == "build" ? "building" : "provisioning")
+            << ": sent past the gateway (the worker's network card leads nowhere; use the proxy "
+               "or a tcp rule's name)"
+            << (count > 1 ? " (" + std::to_string(count) + " times)" : std::string()) << "\n";
+    }
+    if (const auto more = network.value("direct_not_listed", 0ULL); more > 0) {
+        err << "contractor: blocked: " << more
+            << " more attempts past the gateway to other destinations (not listed)\n";
+    }
     if (const auto more = network.value("attempts_not_listed", 0ULL); more > 0) {
         err << "contractor: blocked or allowed: " << more
             << " more attempts to other destinations (not listed)\n";

@@ -49,7 +49,7 @@ private:
     std::vector<PhaseTime> phases_;
 };
 
-ordered_json network_json(const gateway::GatewayUsage& usage) {
+ordered_json network_json(const gateway::GatewayUsage& usage, const gateway::NicUsage& card) {
     ordered_json attempts = ordered_json::array();
     for (const auto& tally : usage.attempts) {
         const auto& attempt = tally.attempt;
@@ -65,20 +65,34 @@ ordered_json network_json(const gateway::GatewayUsage& usage) {
              {"bytes_down", tally.bytes_down}});
     }
     ordered_json names = ordered_json::array();
-    for (const auto& name : usage.names) {
-        names.push_back({{"name", name.name},
-                         {"phase", name.phase},
-                         {"answered", name.answered},
-                         {"count", name.count}});
+    for (const auto& list : {usage.names, card.names}) {
+        for (const auto& name : list) {
+            names.push_back({{"name", name.name},
+                             {"phase", name.phase},
+                             {"answered", name.answered},
+                             {"count", name.count}});
+        }
+    }
+    // What the worker's card sent past the gateway (none of it got out).
+    ordered_json direct = ordered_json::array();
+    for (const auto& tally : card.attempts) {
+        const auto& attempt = tally.attempt;
+        direct.push_back({{"address", attempt.address},
+                          {"port", attempt.port},
+                          {"transport", gateway::to_string(attempt.transport)},
+                          {"phase", attempt.phase},
+                          {"count", tally.count}});
     }
     return {{"bytes_up", usage.bytes_up},
             {"bytes_down", usage.bytes_down},
             {"allowed", usage.allowed},
-            {"blocked", usage.blocked},
+            {"blocked", usage.blocked + card.blocked},
             {"attempts", attempts},
             {"attempts_not_listed", usage.attempts_not_listed},
+            {"direct", direct},
+            {"direct_not_listed", card.attempts_not_listed},
             {"names", names},
-            {"names_not_listed", usage.names_not_listed}};
+            {"names_not_listed", usage.names_not_listed + card.names_not_listed}};
 }
 
 // The report's "usage": the worker's own figures while it exists, what the budget saw when
@@ -89,12 +103,12 @@ ordered_json usage_json(const limits::Budget& budget, WorkerSession* worker) {
     if (worker) {
         cpu = worker->cpu_seconds().value_or(cpu);
     }
-    return {
-        {"cpu_seconds", std::round(cpu * 100) / 100},
-        {"disk_bytes", worker ? worker->overlay_bytes() : 0},
-        {"log_bytes", spent.log_bytes},
-        {"export_bytes", spent.export_bytes},
-        {"network", network_json(worker ? worker->gateway().usage() : gateway::GatewayUsage{})}};
+    return {{"cpu_seconds", std::round(cpu * 100) / 100},
+            {"disk_bytes", worker ? worker->overlay_bytes() : 0},
+            {"log_bytes", spent.log_bytes},
+            {"export_bytes", spent.export_bytes},
+            {"network", worker ? network_json(worker->gateway().usage(), worker->nic_usage())
+                               : network_json({}, {})}};
 }
 
 ordered_json layer_json(const image::Layer& layer, bool reused, bool saved) {

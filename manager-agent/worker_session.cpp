@@ -9,8 +9,10 @@
 #include "manager-agent/watchdog.hpp"
 #include "proc/process.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 #include "util/private_file.hpp"
 #include "virt/accel.hpp"
+#include "virt/domain_xml.hpp"
 #include "virt/libvirt.hpp"
 #include "vm/machine.hpp"
 
@@ -27,6 +29,18 @@ namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
 namespace {
+
+// The violation's message for what the card sent past the gateway.
+std::string direct_attempt_text(const gateway::DirectAttempt& attempt) {
+    const std::string where = attempt.transport == gateway::Transport::icmp
+                                  ? attempt.address + " (icmp echo"
+                                  : attempt.address + ":" + std::to_string(attempt.port) + " (" +
+                                        std::string(gateway::to_string(attempt.transport));
+    return "the worker tried to reach " + where + ", past the gateway) while " +
+           (attempt.phase == "build" ? "building" : "provisioning") +
+           ": its network card leads nowhere; tools reach allowed hosts through the proxy "
+           "(http_proxy) and a tcp rule by its name";
+}
 
 // How long a worker may take to boot before the build is called an infrastructure failure
 // (the job's timeout and CPU time are checked throughout as well). Under TCG the worker needs
@@ -139,19 +153,31 @@ void check_boot_files(const WorkerImage& image, const image::Layer* layer,
     }
     const auto check = [&between_chunks](const fs::path& file, const std::string& expected,
                                          const std::string& what, const std::string& since) {
+        if (expected.empty()) {
+            throw InfrastructureError(what + " in the manager has no recorded digest of its " +
+                                          file.filename().string() + "; it was not booted",
+                                      "rebuild it on the host ('contractor image build NAME' "
+                                      "after 'contractor image rm NAME'); the build copies the "
+                                      "new entry in");
+        }
         const std::string digest = image::fresh_file_sha256(file, between_chunks);
         if (digest != expected) {
             throw InfrastructureError(what + " in the manager changed since it was " + since +
-                                          " (its disk hashes to " + digest.substr(0, 16) +
-                                          ", not " + expected.substr(0, 16) +
+                                          " (its " + file.filename().string() + " hashes to " +
+                                          digest.substr(0, 16) + ", not " + expected.substr(0, 16) +
                                           "); it was not booted",
                                       "run 'contractor manager destroy' and build again; the "
                                       "manager may have been tampered with");
         }
     };
     if (image.entry) {
-        check(image.entry->disk(), image.entry->disk_sha256,
-              "the cached image " + image.entry->name + "-" + image.entry->digest, "copied in");
+        const std::string what =
+            "the cached image " + image.entry->name + "-" + image.entry->digest;
+        // QEMU boots these two directly: a changed kernel or initrd is a changed worker.
+        // First, since they are small.
+        check(image.entry->kernel(), image.entry->kernel_sha256, what, "copied in");
+        check(image.entry->initrd(), image.entry->initrd_sha256, what, "copied in");
+        check(image.entry->disk(), image.entry->disk_sha256, what, "copied in");
     }
     if (layer) {
         check(layer->disk(), layer->disk_sha256,
@@ -294,6 +320,23 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     auto session = machine_->take_ready_session();
     session->set_channel_patience(channel_patience);
     chain_->add_ssh(machine_->endpoint(), std::move(session));
+    if (const auto record = machine_->nic_record()) {
+        nic_watch_ = std::make_unique<gateway::NicWatch>(
+            *record,
+            [this](const gateway::DirectAttempt& attempt) {
+                if (job_.on_violation == protocol::OnViolation::fail) {
+                    budget_.record_violation(direct_attempt_text(attempt));
+                }
+            },
+            [this](const std::string& why) {
+                // Attempts can no longer be seen: the build does not go on blind.
+                budget_.record_violation(why + "; the worker's attempts past the gateway can "
+                                               "no longer be seen");
+            });
+    } else {
+        util::debug("network", "worker " + machine_->name() +
+                                   " has no card record (booted by an older agent)");
+    }
     outbox_.status(
         "worker ready after " +
         format_seconds(
@@ -317,13 +360,42 @@ void WorkerSession::write_ssh_credentials(const fs::path& folder) const {
 }
 
 void WorkerSession::enter_phase(policy::Phase phase) {
+    if (nic_watch_) {
+        // What the card sent so far belongs to the phase that ends.
+        nic_watch_->begin_phase(std::string(policy::to_string(phase)));
+    }
     gateway_->begin_phase(phase);
     // The ssh that carries the forwards ends, and with it every forwarded connection in the
     // worker: a daemon started in the previous phase keeps nothing open.
     gateway_tunnel_.reset();
-    if (!job_.network.phase(phase).empty()) {
+    if (!job_.network.phase(phase).empty() || job_.on_violation == protocol::OnViolation::audit) {
         open_gateway_tunnel(phase);
+    } else if (resolver_at_gateway_) {
+        point_resolver_at_card();
     }
+}
+
+gateway::NicUsage WorkerSession::nic_usage() {
+    return nic_watch_ ? nic_watch_->usage() : gateway::NicUsage{};
+}
+
+void WorkerSession::point_resolver_at_card() {
+    // Back to what contractor-init set: a phase without a way out asks QEMU's DNS address,
+    // which answers nothing; the question is seen in the card's record. Not a wall either.
+    const std::string script = "set -e\n"
+                               "rm -f /etc/resolv.conf /etc/apt/apt.conf.d/90contractor-gateway\n"
+                               "printf 'nameserver " +
+                               std::string(virt::guest_dns) +
+                               "\\noptions attempts:1 timeout:1\\n' > /etc/resolv.conf\n"
+                               "sed -i '/# contractor-gateway$/d' /etc/hosts\n";
+    std::string output;
+    if (worker().run(clock_reset() + "sudo -n sh -c " + connection::shell_quote(script), output) !=
+        0) {
+        throw InfrastructureError("cannot point the worker's resolver back at its card: " +
+                                  proc::tail_lines(output, 5));
+    }
+    resolver_at_gateway_ = false;
+    budget_.check();
 }
 
 namespace {
@@ -384,6 +456,7 @@ void WorkerSession::open_gateway_tunnel(policy::Phase phase) {
         throw InfrastructureError("cannot point the worker's network at the gateway: " +
                                   proc::tail_lines(output, 5));
     }
+    resolver_at_gateway_ = true;
     budget_.check();
 
     const fs::path folder = machine_->run_directory() / "gateway-tunnel";

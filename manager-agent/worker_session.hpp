@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connection/hop.hpp"
+#include "gateway/nic_watch.hpp"
 #include "image/cache.hpp"
 #include "image/layer_store.hpp"
 #include "limits/budget.hpp"
@@ -95,10 +96,14 @@ public:
     // The worker, to run commands on.
     connection::Hop& worker();
     gateway::Gateway& gateway() { return *gateway_; }
+    // What the worker's card sent past the gateway so far (nothing when it has no record).
+    gateway::NicUsage nic_usage();
 
     // Starts `phase`: every connection opened before is closed and the way out is torn down;
     // it is opened again (the gateway's ports forwarded into the worker, its names, resolver
-    // and apt pointed at them) only when the phase's allowlist allows anything.
+    // and apt pointed at them) only when the phase's allowlist allows anything, or the job is
+    // a network audit. Otherwise the worker's resolver points at its card, where a question
+    // is seen (gateway/nic_watch.hpp) and goes nowhere.
     void enter_phase(policy::Phase phase);
 
     // A shell prefix that sets the worker's clock to this side's, for a worker whose clock
@@ -131,6 +136,8 @@ public:
 private:
     // Points the worker's resolver, /etc/hosts and apt at the gateway and forwards its ports.
     void open_gateway_tunnel(policy::Phase phase);
+    // Undoes open_gateway_tunnel's resolver, names and apt setting in the worker.
+    void point_resolver_at_card();
     // Writes the worker's client key and a known_hosts file holding only its pinned host key
     // into `folder` (0600), for OpenSSH-based tools (the gateway tunnel).
     void write_ssh_credentials(const std::filesystem::path& folder) const;
@@ -139,7 +146,8 @@ private:
     limits::Budget& budget_;
     Outbox& outbox_;
     std::string accel_ = "tcg";
-    bool instruction_clock_ = false; // the worker's clock counts instructions (nested TCG)
+    bool instruction_clock_ = false;   // the worker's clock counts instructions (nested TCG)
+    bool resolver_at_gateway_ = false; // a phase pointed the worker's resolver at the gateway
 
     // Destroyed in reverse order: see the class comment.
     std::unique_ptr<virt::Connection> libvirt_;
@@ -149,6 +157,7 @@ private:
     std::unique_ptr<connection::Chain> chain_;
     std::unique_ptr<proc::BackgroundProcess> gateway_tunnel_;
     std::unique_ptr<Watchdog> watchdog_;
+    std::unique_ptr<gateway::NicWatch> nic_watch_;
 };
 
 } // namespace contractor::manager

@@ -29,8 +29,9 @@ constexpr const char* build_script = "/tmp/contractor-build.sh";
 std::string build_environment(const protocol::Job& job, int gateway_port) {
     std::string words = "HOME=/home/worker USER=worker LOGNAME=worker SHELL=/bin/sh "
                         "PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8";
-    if (!job.network.build.empty()) {
-        // Tools that honour the usual proxy variables reach the allowed hosts this way.
+    if (!job.network.build.empty() || job.on_violation == protocol::OnViolation::audit) {
+        // Tools that honour the usual proxy variables reach the allowed hosts this way (an
+        // audit sees what they ask for by name, allowed or not).
         const std::string proxy = "http://127.0.0.1:" + std::to_string(gateway_port) + "/";
         for (const char* name : {"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"}) {
             words += std::string(" ") + name + "=" + proxy;

@@ -132,6 +132,8 @@ BuildReport build_image(const Recipe& recipe, const std::vector<std::string>& ex
     Sha256 disk_hash;
     disk_hash.update_file(staging / "disk.qcow2");
     metadata.disk_sha256 = disk_hash.hex_digest();
+    metadata.kernel_sha256 = fresh_file_sha256(staging / "vmlinuz", {});
+    metadata.initrd_sha256 = fresh_file_sha256(staging / "initrd.img", {});
     CachedImage image = cache.commit(staging, metadata);
     guard.release();
     return {image, false, std::chrono::steady_clock::now() - start};

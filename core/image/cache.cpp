@@ -53,6 +53,8 @@ std::optional<CachedImage> read_entry(const fs::path& directory) {
     image.name = json.value("name", "");
     image.digest = json.value("digest", "");
     image.disk_sha256 = json.value("disk_sha256", "");
+    image.kernel_sha256 = json.value("kernel_sha256", "");
+    image.initrd_sha256 = json.value("initrd_sha256", "");
     image.init = json.value("init", "");
     image.directory = directory;
     std::error_code error;
@@ -152,12 +154,31 @@ fs::path ImageCache::make_staging() const {
     return staging;
 }
 
+namespace {
+
+nlohmann::json entry_json(const CachedImage& metadata) {
+    return {{"name", metadata.name},
+            {"digest", metadata.digest},
+            {"disk_sha256", metadata.disk_sha256},
+            {"kernel_sha256", metadata.kernel_sha256},
+            {"initrd_sha256", metadata.initrd_sha256},
+            {"init", metadata.init}};
+}
+
+} // namespace
+
+void ImageCache::record_boot_digests(CachedImage& image) const {
+    if (!image.kernel_sha256.empty() && !image.initrd_sha256.empty()) {
+        return;
+    }
+    image.kernel_sha256 = fresh_file_sha256(image.kernel(), {});
+    image.initrd_sha256 = fresh_file_sha256(image.initrd(), {});
+    write_json_atomically(image.directory / "image.json", entry_json(image));
+}
+
 CachedImage ImageCache::commit(const fs::path& staging, CachedImage metadata) const {
     const fs::path target = root_ / (metadata.name + "-" + metadata.digest);
-    write_json_atomically(staging / "image.json", {{"name", metadata.name},
-                                                   {"digest", metadata.digest},
-                                                   {"disk_sha256", metadata.disk_sha256},
-                                                   {"init", metadata.init}});
+    write_json_atomically(staging / "image.json", entry_json(metadata));
     std::error_code error;
     fs::remove_all(target, error);
     fs::rename(staging, target);

@@ -16,7 +16,11 @@ struct CachedImage {
     std::string name;
     std::string digest;      // of the recipe, its inputs and the included packages
     std::string disk_sha256; // of disk.qcow2, to recognise copies made with --output
-    std::string init;        // what the initrd starts
+    // Of vmlinuz and initrd.img, checked before each boot in the manager VM; empty in an
+    // entry built before they were recorded.
+    std::string kernel_sha256;
+    std::string initrd_sha256;
+    std::string init; // what the initrd starts
     std::filesystem::path directory;
     std::filesystem::file_time_type created;
 
@@ -47,6 +51,9 @@ public:
 
     // A fresh folder inside the cache for a build in progress (renamed into place by commit).
     std::filesystem::path make_staging() const;
+    // Records the kernel's and initrd's digests of an entry built before they were recorded
+    // (image.json rewritten); does nothing when it has them.
+    void record_boot_digests(CachedImage& image) const;
     // Moves a finished staging folder into place and records its metadata.
     CachedImage commit(const std::filesystem::path& staging, CachedImage metadata) const;
 

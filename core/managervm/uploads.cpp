@@ -105,9 +105,12 @@ ImageCopy install_image(connection::Hop& hop, const image::CachedImage& image,
     copy.entry = image.name + "-" + image.digest;
     const std::string cache = ".cache/contractor/images";
     const std::string target = cache + "/" + copy.entry;
-    if (succeeds(hop, "test -f " + shell_quote(target + "/image.json"))) {
+    // An entry there from an older contractor, without the kernel's and initrd's digests
+    // that the agent checks before each boot, is replaced.
+    if (succeeds(hop, "grep -qs initrd_sha256 " + shell_quote(target + "/image.json"))) {
         return copy;
     }
+    run_or_throw(hop, "rm -rf " + shell_quote(target), "remove an older copy of " + copy.entry);
     const auto started = std::chrono::steady_clock::now();
     // A hidden folder (the cache skips those) renamed into place when every file is there;
     // a concurrent build copying the same image may win the rename, which is fine.

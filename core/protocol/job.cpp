@@ -131,7 +131,9 @@ ordered_json job_to_json(const Job& job) {
             {"upstream-proxy",
              job.upstream_proxy ? ordered_json(*job.upstream_proxy) : ordered_json(nullptr)},
             {"contractor-host", job.contractor_host_address},
-            {"on-violation", job.on_violation == OnViolation::warn ? "warn" : "fail"},
+            {"on-violation", job.on_violation == OnViolation::warn    ? "warn"
+                             : job.on_violation == OnViolation::audit ? "audit"
+                                                                      : "fail"},
             {"layers",
              {{"reuse", job.layers.reuse},
               {"max-age", job.layers.max_age},
@@ -162,10 +164,12 @@ Job job_from_json(const json& message) {
         }
         job.contractor_host_address = message.at("contractor-host").get<std::string>();
         const auto on_violation = message.at("on-violation").get<std::string>();
-        if (on_violation != "warn" && on_violation != "fail") {
+        if (on_violation != "warn" && on_violation != "fail" && on_violation != "audit") {
             throw ProtocolError("the job's on-violation is '" + on_violation + "'", false);
         }
-        job.on_violation = on_violation == "warn" ? OnViolation::warn : OnViolation::fail;
+        job.on_violation = on_violation == "warn"    ? OnViolation::warn
+                           : on_violation == "audit" ? OnViolation::audit
+                                                     : OnViolation::fail;
         const auto& layers = message.at("layers");
         job.layers.reuse = layers.at("reuse").get<bool>();
         job.layers.max_age = layers.at("max-age").get<std::uint64_t>();

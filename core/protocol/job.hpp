@@ -47,6 +47,9 @@ enum class WorkerAccel { manager_decides, kvm, tcg };
 enum class OnViolation {
     fail, // the build stops at once: network-violation, exit 3
     warn, // the build goes on; the report lists the attempt
+    // --network-audit: as warn, and every phase gets the gateway (its ports, resolver and the
+    // build's proxy variables), rules or not, so that what the build tries is seen by name
+    audit,
 };
 
 // The job's hard limits, in base units (bytes, seconds, bytes per second).

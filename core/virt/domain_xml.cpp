@@ -123,6 +123,18 @@ std::string domain_xml(const VmDefinition& vm) {
         << guest_address << ":22'/>\n"
         << "    <qemu:arg value='-device'/>\n"
         << "    <qemu:arg value='virtio-net-pci,netdev=contractor0,romfile=,addr=0x10'/>\n";
+    if (!vm.nic_record.empty()) {
+        // queue=rx: what the netdev receives, i.e. what the guest sends. A comma in the path
+        // is doubled, as QEMU's option syntax wants.
+        std::string file;
+        for (const char c : vm.nic_record.string()) {
+            file += c == ',' ? std::string(",,") : std::string(1, c);
+        }
+        out << "    <qemu:arg value='-object'/>\n"
+            << "    <qemu:arg value='filter-dump,id=contractor-nic-record,netdev=contractor0,"
+               "queue=rx,maxlen="
+            << nic_snapshot_length << ",file=" << xml(file) << "'/>\n";
+    }
     if (vm.instruction_clock_shift && vm.accel == Accel::tcg) {
         // sleep=on: while the guest idles, its clock follows the host's.
         out << "    <qemu:arg value='-icount'/>\n"

@@ -31,6 +31,9 @@ struct VmDefinition {
     // A raw file for the workspace's tar streams (vm::BootRequest::exchange), /dev/vdc, serial
     // "contractor-exchange"; none when empty.
     std::filesystem::path exchange;
+    // Where QEMU copies the first bytes of every frame the guest's card sends (a pcap stream,
+    // gateway/nic_watch.hpp); none when empty.
+    std::filesystem::path nic_record;
     std::optional<DirectKernel> direct_kernel;
     Firmware firmware = Firmware::bios;
     std::filesystem::path nvram; // EFI variables, for Firmware::efi
@@ -53,5 +56,11 @@ inline constexpr const char* guest_address = "10.0.2.15";
 // The serial number the guest finds the exchange disk by (/sys/block/*/serial).
 inline constexpr const char* exchange_serial = "contractor-exchange";
 inline constexpr const char* guest_network = "10.0.2.15/24 10.0.2.2";
+// QEMU user networking's DNS address: the worker's resolver when no phase has opened the
+// gateway; nothing answers there (restrict=on), but the question shows in the card's record.
+inline constexpr const char* guest_dns = "10.0.2.3";
+// The bytes of each frame the card's record keeps (VmDefinition::nic_record): every header up
+// to a DNS question of the longest name.
+inline constexpr unsigned nic_snapshot_length = 512;
 
 } // namespace contractor::virt

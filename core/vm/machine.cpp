@@ -31,6 +31,7 @@ namespace {
 
 // The exchange disk's file in the run folder, and the unit its size grows by.
 constexpr const char* exchange_name = "exchange.img";
+constexpr const char* nic_record_name = "nic.pcap";
 constexpr std::uint64_t exchange_step = 1024 * 1024;
 
 // The first bytes of `file`, up to `count`.
@@ -120,6 +121,7 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
         definition.exchange = run / exchange_name;
     }
     definition.nvram = run / "efi-vars.fd";
+    definition.nic_record = run / nic_record_name;
     definition.ssh_port = free_loopback_port();
     definition.instruction_clock_shift = request.instruction_clock_shift;
 
@@ -193,6 +195,11 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
         give_to_group(definition.disk, *request.qemu_group, 0660);
         std::ofstream(definition.console).flush();
         give_to_group(definition.console, *request.qemu_group, 0660);
+    }
+    // Made here, so that it is the agent's to read and to give blocks back (nic_watch.hpp).
+    std::ofstream(definition.nic_record).flush();
+    if (request.qemu_group) {
+        give_to_group(definition.nic_record, *request.qemu_group, 0660);
     }
     if (request.exchange) {
         // Sparse, 1 MiB until a stream needs more: the guest can write no more than its size.
@@ -369,6 +376,15 @@ std::string Machine::console_tail(std::size_t lines) const {
 
 std::filesystem::path Machine::console_path() const {
     return run_directory_ / "console.log";
+}
+
+std::optional<std::filesystem::path> Machine::nic_record() const {
+    const fs::path file = run_directory_ / nic_record_name;
+    std::error_code error;
+    if (!fs::is_regular_file(file, error)) {
+        return std::nullopt;
+    }
+    return file;
 }
 
 void Machine::wait_until_ready(std::chrono::seconds timeout, const std::function<void()>& check) {

@@ -77,6 +77,9 @@ public:
     std::chrono::steady_clock::time_point started_at() const { return started_at_; }
     // The serial console's log file (written by QEMU, its content by the guest).
     std::filesystem::path console_path() const;
+    // The record of what the guest's card sends (virt::VmDefinition::nic_record), when the VM
+    // has one (a VM booted by an older agent, adopted as a ready worker, has none).
+    std::optional<std::filesystem::path> nic_record() const;
     // The last `lines` lines the VM printed on its serial console (from its last 64 KiB).
     std::string console_tail(std::size_t lines) const;
     // Pulls the plug now (the domain is destroyed, its files stay until this object goes away).

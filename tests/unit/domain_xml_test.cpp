@@ -102,3 +102,14 @@ TEST_CASE("a nested worker's clock counts instructions under TCG, never under KV
     vm.accel = Accel::kvm;
     CHECK_THAT(domain_xml(vm), !Contains("-icount"));
 }
+
+TEST_CASE("the card's record: QEMU copies what the guest sends into a file", "[virt]") {
+    VmDefinition vm = definition();
+    CHECK_THAT(domain_xml(vm), !Contains("filter-dump"));
+    vm.nic_record = "/runs/a,b/nic.pcap";
+    const std::string xml = domain_xml(vm);
+    CHECK_THAT(xml, Contains("<qemu:arg value='filter-dump,id=contractor-nic-record,"
+                             "netdev=contractor0,queue=rx,maxlen=512,file=/runs/a,,b/nic.pcap'/>"));
+    // After the netdev it watches.
+    CHECK(xml.find("filter-dump") > xml.find("user,id=contractor0"));
+}

@@ -1,4 +1,5 @@
 #include "image/builder.hpp"
+#include "image/cache.hpp"
 #include "image/recipe.hpp"
 #include "temporary_directory.hpp"
 #include "util/error.hpp"
@@ -59,4 +60,28 @@ TEST_CASE("the cache key changes with every input and nothing else", "[image]") 
     CHECK(after_init != first);
     write(root / "tiny" / "customize", "#!/bin/sh\nexit 0\n");
     CHECK(digest() != after_init);
+}
+
+TEST_CASE("an entry without the kernel's and initrd's digests gets them", "[image]") {
+    test::TemporaryDirectory root;
+    const image::ImageCache cache(root.path());
+    const auto staging = cache.make_staging();
+    std::ofstream(staging / "disk.qcow2") << "disk";
+    std::ofstream(staging / "vmlinuz") << "kernel";
+    std::ofstream(staging / "initrd.img") << "initrd";
+    image::CachedImage metadata;
+    metadata.name = "worker";
+    metadata.digest = "0123456789abcdef";
+    metadata.disk_sha256 = "d";
+    cache.commit(staging, metadata); // as an older contractor did: no boot digests
+    auto entry = cache.find("worker", "0123456789abcdef");
+    REQUIRE(entry);
+    CHECK(entry->kernel_sha256.empty());
+    cache.record_boot_digests(*entry);
+    const auto again = cache.find("worker", "0123456789abcdef");
+    REQUIRE(again);
+    CHECK(again->kernel_sha256 == image::fresh_file_sha256(again->kernel(), {}));
+    CHECK(again->initrd_sha256 == image::fresh_file_sha256(again->initrd(), {}));
+    CHECK(again->kernel_sha256 != again->initrd_sha256);
+    CHECK(again->disk_sha256 == "d");
 }
