@@ -2,6 +2,7 @@
 
 #include "connection/chain.hpp"
 #include "connection/hop.hpp"
+#include "gateway/address_policy.hpp"
 #include "gateway/gateway.hpp"
 #include "image/cache.hpp"
 #include "manager-agent/job.hpp"
@@ -274,7 +275,15 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     }
     gateway_ = std::make_unique<gateway::Gateway>(job_.network, std::move(options));
 
-    const vm::BootRequest request = worker_boot_request(job_, worker_image, layer);
+    vm::BootRequest request = worker_boot_request(job_, worker_image, layer);
+    request.give_up_starting = [this] {
+        try {
+            budget_.check();
+            return false;
+        } catch (const Error&) {
+            return true;
+        }
+    };
     const bool nested = job_.accel == protocol::WorkerAccel::manager_decides;
     accel_ = std::string(virt::to_string(request.accel));
     instruction_clock_ = request.instruction_clock_shift.has_value();
@@ -302,7 +311,13 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
     if (!machine_) {
         // A ready worker's keeper checked these before it booted it.
         check_boot_files(worker_image, layer, [this] { budget_.check(); });
-        machine_ = vm::Machine::boot(*libvirt_, cache, request);
+        try {
+            machine_ = vm::Machine::boot(*libvirt_, cache, request);
+        } catch (const InfrastructureError&) {
+            // A start the job's deadline (or a cancel) stopped is that, not a failure.
+            budget_.check();
+            throw;
+        }
     }
     // What the worker's disk holds beneath its overlay counts towards its disk limit.
     probe_ = std::make_unique<MachineProbe>(
@@ -389,10 +404,13 @@ void WorkerSession::point_resolver_at_card() {
                                "\\noptions attempts:1 timeout:1\\n' > /etc/resolv.conf\n"
                                "sed -i '/# contractor-gateway$/d' /etc/hosts\n";
     std::string output;
+    // Not fatal: the worker may have broken sudo or its files while provisioning. Its names
+    // then fail inside it, unseen, which the status line says; the walls are not in the worker.
     if (worker().run(clock_reset() + "sudo -n sh -c " + connection::shell_quote(script), output) !=
         0) {
-        throw InfrastructureError("cannot point the worker's resolver back at its card: " +
-                                  proc::tail_lines(output, 5));
+        outbox_.status("could not point the worker's resolver back at its card (" +
+                       proc::tail_lines(output, 1) +
+                       "): names it looks up while building may not be reported");
     }
     resolver_at_gateway_ = false;
     budget_.check();
@@ -409,8 +427,7 @@ std::string hosts_lines(const protocol::Job& job, const gateway::Gateway& gatewa
     for (const auto& rule : job.network.phase(phase)) {
         const auto& host = rule.rule.host;
         if (rule.rule.protocol != policy::Protocol::tcp && !host.starts_with("*.") &&
-            host.find(':') == std::string::npos &&
-            host.find_first_not_of("0123456789.") != std::string::npos) {
+            !gateway::canonical_ip(host)) {
             address_of.emplace(host, "127.0.0.1");
         }
     }

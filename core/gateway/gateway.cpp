@@ -125,8 +125,7 @@ struct Gateway::State {
     mutable std::mutex mutex; // guards phase, the tallies and the names
     policy::Phase phase = policy::Phase::provision;
     std::map<Attempt, TallyCounters> tallies;
-    TallyCounters unlisted; // attempts past max_listed_attempts distinct ones
-    std::uint64_t unlisted_kinds = 0;
+    TallyCounters unlisted; // attempts to destinations past max_listed_attempts distinct ones
     std::uint64_t allowed = 0;
     std::uint64_t blocked = 0;
     std::map<std::pair<std::string, std::string>, NameTally> names;
@@ -147,7 +146,6 @@ struct Gateway::State {
         if (found == tallies.end()) {
             if (tallies.size() >= max_listed_attempts) {
                 ++unlisted.count;
-                ++unlisted_kinds;
                 return unlisted;
             }
             found = tallies.try_emplace(attempt).first;
@@ -457,7 +455,7 @@ GatewayUsage Gateway::usage() const {
         usage.attempts.push_back(
             {attempt, counters.count, counters.up.load(), counters.down.load()});
     }
-    usage.attempts_not_listed = state_->unlisted_kinds;
+    usage.attempts_not_listed = state_->unlisted.count;
     for (const auto& [key, tally] : state_->names) {
         usage.names.push_back(tally);
     }

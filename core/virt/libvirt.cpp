@@ -4,7 +4,11 @@
 
 #include <libvirt/virterror.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 #include <grp.h>
 #include <unistd.h>
 
@@ -176,12 +180,39 @@ Connection::Connection(const std::string& uri) : uri_(uri) {
     }
 }
 
-Domain Connection::define_and_start(const std::string& xml) {
+Domain Connection::define_and_start(const std::string& xml, const std::function<bool()>& give_up) {
     DomainPtr domain(virDomainDefineXML(connection_.get(), xml.c_str()));
     if (!domain) {
         throw InfrastructureError("libvirt refused the VM definition: " + last_libvirt_error());
     }
-    if (virDomainCreate(domain.get()) != 0) {
+    // The guard: libvirt's calls are thread-safe on one connection, and destroying a domain
+    // that is starting kills its QEMU first, which makes the start fail at once.
+    std::mutex mutex;
+    std::condition_variable finished;
+    bool started = false;
+    std::thread guard;
+    if (give_up) {
+        guard = std::thread([&] {
+            std::unique_lock lock(mutex);
+            while (!finished.wait_for(lock, std::chrono::milliseconds(200),
+                                      [&started] { return started; })) {
+                if (give_up()) {
+                    virDomainDestroy(domain.get());
+                    return;
+                }
+            }
+        });
+    }
+    const int status = virDomainCreate(domain.get());
+    {
+        const std::lock_guard lock(mutex);
+        started = true;
+    }
+    finished.notify_all();
+    if (guard.joinable()) {
+        guard.join();
+    }
+    if (status != 0) {
         const std::string error = last_libvirt_error();
         virDomainUndefineFlags(domain.get(), VIR_DOMAIN_UNDEFINE_NVRAM);
         throw InfrastructureError("the VM would not start: " + error,

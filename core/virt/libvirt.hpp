@@ -2,6 +2,7 @@
 
 #include <libvirt/libvirt.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,8 +86,11 @@ public:
     // Opens `uri` (e.g. qemu:///session). Throws InfrastructureError with a hint.
     explicit Connection(const std::string& uri);
 
-    // Defines a persistent domain from XML and starts it.
-    Domain define_and_start(const std::string& xml);
+    // Defines a persistent domain from XML and starts it. Starting is one libvirt call that
+    // takes seconds under a busy system instance: `give_up` (when set) is asked every 200 ms
+    // meanwhile, on another thread (it must not throw), and when it says true the domain is
+    // destroyed at once, which ends the start; the call then throws InfrastructureError.
+    Domain define_and_start(const std::string& xml, const std::function<bool()>& give_up = {});
     // Names of all domains, running or not.
     std::vector<std::string> domain_names();
     // The domain called `name`, or nullptr-like empty optional when there is none.

@@ -42,6 +42,9 @@ struct BootRequest {
     // first, grown with resize_exchange): the streams then skip the worker's sshd, whose
     // encryption bounds an SSH copy under TCG.
     bool exchange = false;
+    // Asked while libvirt starts the domain (virt::Connection::define_and_start); true stops
+    // the start, and boot throws. A job's deadline falls inside that call too.
+    std::function<bool()> give_up_starting;
 };
 
 // A VM booted from an image through libvirt, with fresh per-boot credentials: a new host key

@@ -140,6 +140,9 @@ TEST_CASE("a job survives the trip through JSON", "[protocol]") {
     CHECK(back.upstream_proxy == job.upstream_proxy);
     CHECK(back.contractor_host_address == "10.0.2.2");
     CHECK(back.on_violation == protocol::OnViolation::warn);
+    job.on_violation = protocol::OnViolation::audit;
+    CHECK(protocol::job_from_json(nlohmann::json::parse(protocol::job_to_json(job).dump()))
+              .on_violation == protocol::OnViolation::audit);
     CHECK_THROWS_AS(protocol::job_from_json(nlohmann::json{{"type", "job"}}),
                     protocol::ProtocolError);
 }
