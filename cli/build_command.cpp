@@ -382,8 +382,9 @@ void add_build_command(CLI::App& parent, CommandAction& action) {
     build->add_flag("--keep-worker", options->keep_worker,
                     "Leave a failed worker running for 'contractor shell'");
     build->add_flag("--network-audit", options->network_audit,
-                    "Report refused network attempts without failing the build, and print the "
-                    "'network:' section that would allow them");
+                    "Report refused network attempts without failing the build, with the "
+                    "gateway open in every phase (rules or not), and print the 'network:' "
+                    "section that would allow them");
     build->add_flag("--no-cache", options->no_cache,
                     "Provision afresh even when a provisioned layer of this image and "
                     "provisioning exists (the new layer replaces it)");
