@@ -7,9 +7,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <grp.h>
 #include <mutex>
 #include <thread>
-#include <grp.h>
 #include <unistd.h>
 
 namespace contractor::virt {

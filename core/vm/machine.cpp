@@ -236,9 +236,8 @@ std::unique_ptr<Machine> Machine::boot(virt::Connection& connection, const image
     machine->endpoint_.private_key = client_key.private_key;
 
     util::debug("vm", "defining " + machine->name_);
-    machine->domain_ =
-        std::make_unique<virt::Domain>(connection.define_and_start(virt::domain_xml(definition),
-                                                                   request.give_up_starting));
+    machine->domain_ = std::make_unique<virt::Domain>(
+        connection.define_and_start(virt::domain_xml(definition), request.give_up_starting));
     machine->started_at_ = std::chrono::steady_clock::now();
     // The watchdog and the boot wait read the console: a libvirt that made it another
     // account's file would leave both blind until the boot timeout.
