@@ -213,7 +213,8 @@ struct NicWatch::State {
     std::uint64_t offset = 0;   // read up to here
     std::uint64_t released = 0; // the file's blocks before this are given back
     std::optional<std::string> phase;
-    std::string broken; // why the file can no longer be read
+    std::string broken;                             // why the file can no longer be read
+    std::string chunk = std::string(1 << 20, '\0'); // one read's bytes
 
     std::map<DirectAttempt, std::uint64_t> attempts;
     std::uint64_t blocked = 0;
@@ -269,7 +270,6 @@ struct NicWatch::State {
         if (!broken.empty()) {
             return;
         }
-        std::string chunk(1 << 20, '\0');
         for (;;) {
             const ssize_t got =
                 ::pread(file.get(), chunk.data(), chunk.size(), static_cast<off_t>(offset));
