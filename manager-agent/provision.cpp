@@ -50,8 +50,9 @@ std::string playbook_command() {
            std::to_string(no_ansible_status) +
            "\n"
            // ansible-playbook's worker processes need POSIX shared memory (multiprocessing),
-           // which a minimal init may leave unmounted (contractor-init of the current worker
-           // images does): "Unable to use multiprocessing ... /dev/shm: Permission denied".
+           // which a minimal init may leave unmounted (contractor-init mounts it since
+           // 2026-12-01; an older image or another init may not): "Unable to use
+           // multiprocessing ... /dev/shm: Permission denied".
            "[ -w /dev/shm ] || sudo -n mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm\n"
            "folder=$(mktemp -d /tmp/contractor-ansible.XXXXXX)\n"
            "cat > \"$folder/playbook.json\"\n"

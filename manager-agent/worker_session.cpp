@@ -280,7 +280,9 @@ WorkerSession::WorkerSession(const protocol::Job& job, limits::Budget& budget, O
         try {
             budget_.check();
             return false;
-        } catch (const Error&) {
+        } catch (...) {
+            // A limit, a violation or a cancel; anything else stops the start too (this runs
+            // on define_and_start's guard thread, which must not throw).
             return true;
         }
     };
